@@ -1,0 +1,34 @@
+# GeneRAIN workflow: bulk RNA-seq counts -> QC -> Binning-By-Gene -> tokens ->
+# transformer -> gene embeddings -> property sweep -> lncRNA predictions ->
+# human-mouse comparison -> report. Stages live in rules/, logic in src/generain/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/annotation.smk"
+include: "rules/ingest.smk"
+include: "rules/qc.smk"
+include: "rules/normalize.smk"
+include: "rules/tokenize.smk"
+include: "rules/train.smk"
+include: "rules/sweep.smk"
+include: "rules/lncrna.smk"
+include: "rules/species.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

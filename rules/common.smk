@@ -1,0 +1,74 @@
+# Shared paths and input functions. RESULTS is results/<run_name>.
+import os
+import re
+
+RESULTS = os.path.join("results", config["run_name"])
+LOGS = os.path.join(RESULTS, "logs")
+BENCH = os.path.join(RESULTS, "benchmarks")
+DATASETS = {d["name"]: d for d in config["datasets"]}
+MODELS = config["models"]
+ENV_CORE = "../envs/core.yaml"
+ENV_TRAIN = "../envs/train.yaml"
+ENV_ANNOTATION = "../envs/annotation.yaml"
+
+if len(DATASETS) != len(config["datasets"]):
+    raise ValueError("config datasets: names must be unique")
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "NONE",
+    model="|".join(MODELS),
+    corpus="main|pseudo_species",
+
+
+def gene_table():
+    """The gene table in use: bundled snapshot, or the MyGene.info refresh."""
+    if config["annotation"]["source"] == "mygene":
+        return os.path.join(RESULTS, "annotation", "genes.tsv")
+    return config["annotation"]["gene_table"]
+
+
+def ingested(kind="h5"):
+    return expand(os.path.join(RESULTS, "ingest", "{dataset}." + kind), dataset=DATASETS)
+
+
+def corpus_dir(corpus):
+    """Token directory of a training corpus."""
+    if corpus == "main":
+        return os.path.join(RESULTS, "tokens")
+    return os.path.join(RESULTS, "species", corpus, "tokens")
+
+
+def corpus_species(wildcards):
+    species = {d.get("species", "human") for d in config["datasets"]}
+    if len(species) != 1:
+        raise ValueError("config datasets: mixing species in one corpus is not supported yet")
+    return species.pop()
+
+
+def species_outputs():
+    if not config["species"]["enabled"]:
+        return {}
+    return {
+        m: os.path.join(RESULTS, "species", m, "summary.tsv") for m in MODELS
+    }
+
+
+def final_outputs():
+    out = [
+        os.path.join(RESULTS, "summary.json"),
+        os.path.join(RESULTS, "qc", "samples.parquet"),
+        os.path.join(RESULTS, "tokens", "vocab.tsv"),
+    ]
+    if config["normalization"]["method"] == "binning":
+        out.append(os.path.join(RESULTS, "normalize", "bin_reference.h5"))
+    for m in MODELS:
+        out += [
+            os.path.join(RESULTS, "embeddings", f"{m}.w2v.txt"),
+            os.path.join(RESULTS, "embeddings", f"{m}.parquet"),
+            os.path.join(RESULTS, "sweep", m, "auc.parquet"),
+            os.path.join(RESULTS, "lncrna", m, "predictions.parquet"),
+        ]
+        if config["species"]["enabled"]:
+            out.append(os.path.join(RESULTS, "species", m, "ortholog_ranks.parquet"))
+    return out

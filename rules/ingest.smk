@@ -1,0 +1,27 @@
+# Read each configured dataset (ARCHS4 HDF5, count table or AnnData), compute
+# per-sample QC statistics and map genes to unversioned Ensembl ids.
+
+
+rule ingest_counts:
+    input:
+        counts=lambda wc: DATASETS[wc.dataset]["path"],
+        gene_table=gene_table(),
+    output:
+        matrix=os.path.join(RESULTS, "ingest", "{dataset}.h5"),
+        report=os.path.join(RESULTS, "ingest", "{dataset}.json"),
+    params:
+        fmt=lambda wc: DATASETS[wc.dataset]["format"],
+        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        read_options=lambda wc: (
+            {"gene_id_column": DATASETS[wc.dataset]["gene_id_column"]}
+            if "gene_id_column" in DATASETS[wc.dataset]
+            else {}
+        ),
+    log:
+        os.path.join(LOGS, "ingest_counts", "{dataset}.log"),
+    benchmark:
+        os.path.join(BENCH, "ingest_counts", "{dataset}.tsv")
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/ingest_counts.py"

@@ -1,0 +1,22 @@
+# Sample QC with GeneRAIN's criteria: total counts, single-cell probability,
+# detected genes.
+
+
+rule qc_samples:
+    input:
+        matrices=ingested("h5"),
+    output:
+        table=os.path.join(RESULTS, "qc", "samples.parquet"),
+        plot=report(
+            os.path.join(RESULTS, "qc", "qc.png"),
+            caption="../report/qc.rst",
+            category="1. Sample QC",
+        ),
+    params:
+        criteria=config["qc"],
+    log:
+        os.path.join(LOGS, "qc_samples.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/qc_samples.py"

@@ -1,0 +1,31 @@
+# The run's headline figures, one object per stage (keys in the README).
+
+
+rule summarize_run:
+    input:
+        ingest=ingested("json"),
+        qc=os.path.join(RESULTS, "qc", "samples.parquet"),
+        genes=os.path.join(RESULTS, "normalize", "genes.tsv"),
+        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+        index=os.path.join(RESULTS, "tokens", "index.parquet"),
+        train=expand(
+            os.path.join(RESULTS, "models", "main", "{model}", "summary.json"),
+            model=MODELS,
+        ),
+        auc=expand(os.path.join(RESULTS, "sweep", "{model}", "auc.parquet"), model=MODELS),
+        predictions=expand(
+            os.path.join(RESULTS, "lncrna", "{model}", "predictions.parquet"), model=MODELS
+        ),
+        species=list(species_outputs().values()),
+    output:
+        summary=os.path.join(RESULTS, "summary.json"),
+    params:
+        run_name=config["run_name"],
+        models=MODELS,
+        species_models=list(species_outputs()),
+    log:
+        os.path.join(LOGS, "summarize_run.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/summarize_run.py"

@@ -1,0 +1,53 @@
+# Train a model on a token corpus (main: the run's samples; pseudo_species:
+# the human-mouse control corpus) and export its gene embeddings.
+
+
+rule train_model:
+    input:
+        vocab=lambda wc: os.path.join(corpus_dir(wc.corpus), "vocab.tsv"),
+        shards=lambda wc: os.path.join(corpus_dir(wc.corpus), "shards"),
+        index=lambda wc: os.path.join(corpus_dir(wc.corpus), "index.parquet"),
+    output:
+        checkpoint=os.path.join(RESULTS, "models", "{corpus}", "{model}", "model.pt"),
+        metrics=os.path.join(RESULTS, "models", "{corpus}", "{model}", "metrics.csv"),
+        summary=os.path.join(RESULTS, "models", "{corpus}", "{model}", "summary.json"),
+        plot=report(
+            os.path.join(RESULTS, "models", "{corpus}", "{model}", "loss.png"),
+            caption="../report/loss.rst",
+            category="2. Training",
+            subcategory="{corpus}",
+        ),
+    params:
+        model=config["model"],
+        block_size=config["tokens"]["length"],
+        train=config["train"],
+        epochs=lambda wc: (
+            config["species"]["epochs"] or config["train"]["epochs"]
+            if wc.corpus != "main"
+            else config["train"]["epochs"]
+        ),
+        seed=config["seed"],
+    threads: 2
+    log:
+        os.path.join(LOGS, "train_model", "{corpus}_{model}.log"),
+    benchmark:
+        os.path.join(BENCH, "train_model", "{corpus}_{model}.tsv")
+    conda:
+        ENV_TRAIN
+    script:
+        "../workflow_scripts/train_model.py"
+
+
+rule export_embeddings:
+    input:
+        checkpoint=os.path.join(RESULTS, "models", "main", "{model}", "model.pt"),
+        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+    output:
+        w2v=os.path.join(RESULTS, "embeddings", "{model}.w2v.txt"),
+        parquet=os.path.join(RESULTS, "embeddings", "{model}.parquet"),
+    log:
+        os.path.join(LOGS, "export_embeddings", "{model}.log"),
+    conda:
+        ENV_TRAIN
+    script:
+        "../workflow_scripts/export_embeddings.py"

@@ -1,0 +1,259 @@
+"""Gene annotation: the gene table, id harmonisation, gene sets, orthologs.
+
+The bundled snapshot (``resources/annotation``, built by
+``resources/build_resources.py``) is the default source. ``refresh_gene_table``
+optionally queries MyGene.info through the ``mygene`` client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .io import CountMatrix
+from .utils import InputError, strip_version
+
+log = logging.getLogger(__name__)
+
+GENE_TABLE_COLUMNS = ("ensembl_id", "symbol", "biotype", "entrez_id")
+GENE_SET_COLUMNS = ("source", "term_id", "term_name", "ensembl_id")
+
+
+def read_gene_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read the gene table (TSV, optionally gzipped).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per gene, columns ensembl_id (unversioned, unique), symbol,
+        biotype (GENCODE gene_type), entrez_id (nullable Int64).
+
+    Raises
+    ------
+    InputError
+        Missing file, missing column, or duplicated ensembl_id.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: gene table not found")
+    df = pd.read_csv(path, sep="\t", dtype={"ensembl_id": str, "symbol": str, "biotype": str})
+    missing = [c for c in GENE_TABLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: gene table lacks column(s) {missing}; has {list(df.columns)}")
+    if df["ensembl_id"].duplicated().any():
+        dup = df.loc[df["ensembl_id"].duplicated(), "ensembl_id"].head(3).tolist()
+        raise InputError(f"{path}: duplicated ensembl_id values, e.g. {dup}")
+    df["entrez_id"] = df["entrez_id"].astype("Int64")
+    df["symbol"] = df["symbol"].fillna("")
+    return df[list(GENE_TABLE_COLUMNS)].reset_index(drop=True)
+
+
+def harmonize_genes(
+    cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset"
+) -> tuple[CountMatrix, dict[str, Any]]:
+    """Map a dataset's gene ids onto the gene table's unversioned Ensembl ids.
+
+    Ids starting with ``ENS`` are matched after stripping the version suffix;
+    other ids are treated as symbols and matched to symbols that are unique in
+    the gene table. Rows that match nothing are dropped. When several rows map
+    to one Ensembl id, the row with the largest total count is kept.
+
+    Parameters
+    ----------
+    cm : CountMatrix
+        counts uint32 (n_genes, n_samples) with source gene ids.
+    genes : pandas.DataFrame
+        The gene table from :func:`read_gene_table`.
+    source : str
+        Name used in messages (file path or dataset name).
+
+    Returns
+    -------
+    (CountMatrix, dict)
+        The matrix restricted to matched genes, ``gene_ids`` replaced by
+        Ensembl ids and ``symbols`` by the table's symbols (rows in the order
+        of the input), and a report: genes_in_source, matched, unmatched,
+        collapsed, examples_unmatched.
+
+    Raises
+    ------
+    InputError
+        If no gene id matches the annotation.
+    """
+    ens_index = pd.Index(genes["ensembl_id"])
+    sym_counts = genes["symbol"].value_counts()
+    unique_sym = genes.loc[genes["symbol"].map(sym_counts) == 1].set_index("symbol")["ensembl_id"]
+    mapped = []
+    for gid in cm.gene_ids:
+        gid = str(gid)
+        if gid.startswith("ENS"):
+            sid = strip_version(gid)
+            mapped.append(sid if sid in ens_index else None)
+        else:
+            mapped.append(unique_sym.get(gid))
+    mapped_arr = np.array(mapped, dtype=object)
+    ok = np.array([m is not None for m in mapped], dtype=bool)
+    n_in = len(mapped_arr)
+    if not ok.any():
+        raise InputError(
+            f"{source}: none of its {n_in} gene ids match the annotation's Ensembl ids or symbols "
+            f"(first ids: {', '.join(map(str, cm.gene_ids[:5]))})"
+        )
+    rows = np.flatnonzero(ok)
+    # collapse collisions: keep the row with the largest total count
+    totals = cm.counts[rows].sum(axis=1, dtype=np.uint64)
+    order = np.lexsort((-totals.astype(np.float64), mapped_arr[rows].astype(str)))
+    ids_sorted = mapped_arr[rows][order].astype(str)
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ids_sorted[1:] != ids_sorted[:-1]
+    keep = np.sort(rows[order][first])
+    collapsed = int(len(rows) - len(keep))
+    sym = genes.set_index("ensembl_id").loc[mapped_arr[keep], "symbol"].to_numpy(dtype=object)
+    report = {
+        "genes_in_source": int(n_in),
+        "matched": int(ok.sum()),
+        "unmatched": int(n_in - ok.sum()),
+        "collapsed_duplicates": collapsed,
+        "examples_unmatched": [str(g) for g in cm.gene_ids[~ok][:5]],
+    }
+    log.info("%s: %d of %d gene ids matched the annotation (%d unmatched, %d duplicates collapsed)",
+             source, report["matched"], n_in, report["unmatched"], collapsed)
+    out = CountMatrix(
+        counts=cm.counts[keep],
+        gene_ids=mapped_arr[keep],
+        sample_ids=cm.sample_ids,
+        symbols=sym,
+        series_ids=cm.series_ids,
+        singlecell_probability=cm.singlecell_probability,
+    )
+    return out, report
+
+
+def read_gene_sets(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read gene-property sets as a long table.
+
+    Parameters
+    ----------
+    path : path-like
+        Parquet or TSV with columns source, term_id, term_name, ensembl_id; or a
+        GMT file (``.gmt``: term, description, genes...) whose source is the
+        file's stem.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns source, term_id, term_name, ensembl_id (unversioned), unique rows.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: gene-set file not found")
+    if path.suffix == ".gmt":
+        rows = []
+        for line in path.read_text().splitlines():
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3:
+                continue
+            rows += [(path.stem, parts[0], parts[1], g) for g in parts[2:] if g]
+        df = pd.DataFrame(rows, columns=list(GENE_SET_COLUMNS))
+    elif path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        df = pd.read_csv(path, sep="\t", dtype=str)
+    missing = [c for c in GENE_SET_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: gene-set table lacks column(s) {missing}")
+    df = df[list(GENE_SET_COLUMNS)].astype(str)
+    df["ensembl_id"] = df["ensembl_id"].map(strip_version)
+    return df.drop_duplicates().reset_index(drop=True)
+
+
+def read_orthologs(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read one-to-one human-mouse orthologs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns human_ensembl_id, mouse_ensembl_id (+ symbols if present);
+        each human and each mouse id appears once.
+
+    Raises
+    ------
+    InputError
+        Missing columns or an id that appears in more than one pair.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: ortholog table not found")
+    df = pd.read_csv(path, sep="\t", dtype=str)
+    for col in ("human_ensembl_id", "mouse_ensembl_id"):
+        if col not in df.columns:
+            raise InputError(f"{path}: ortholog table lacks column {col!r}")
+        if df[col].duplicated().any():
+            raise InputError(f"{path}: {col} is not one-to-one (e.g. {df.loc[df[col].duplicated(), col].iloc[0]})")
+    return df
+
+
+def refresh_gene_table(
+    ensembl_ids: list[str],
+    *,
+    query: Callable[..., list[dict[str, Any]]] | None = None,
+    species: str = "human",
+) -> pd.DataFrame:
+    """Build a gene table from MyGene.info (optional online refresh).
+
+    Parameters
+    ----------
+    ensembl_ids : list of str
+        Unversioned Ensembl gene ids to look up.
+    query : callable, optional
+        ``querymany``-compatible function; default ``mygene.MyGeneInfo().querymany``.
+        Tests pass a function that replays recorded responses.
+    species : str
+        MyGene.info species name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ensembl_id, symbol, biotype, entrez_id; ids MyGene.info does not
+        know are kept with empty symbol and biotype.
+
+    Raises
+    ------
+    InputError
+        If the service cannot be reached (with the underlying error).
+    """
+    if query is None:
+        import mygene
+
+        query = mygene.MyGeneInfo().querymany
+    try:
+        hits = query(ensembl_ids, scopes="ensembl.gene", fields="symbol,type_of_gene,ensembl.type_of_gene,entrezgene",
+                     species=species, as_dataframe=False, returnall=False, verbose=False)
+    except Exception as exc:
+        raise InputError(
+            f"MyGene.info query failed ({type(exc).__name__}: {exc}); use annotation.source: bundled offline"
+        ) from exc
+    best: dict[str, dict[str, Any]] = {}
+    for hit in hits:
+        q = hit.get("query")
+        if q is None or hit.get("notfound") or q in best:
+            continue
+        ens = hit.get("ensembl") or {}
+        if isinstance(ens, list):
+            ens = next((e for e in ens if e.get("gene") == q), ens[0] if ens else {})
+        entrez = hit.get("entrezgene")
+        best[q] = {
+            "symbol": hit.get("symbol", ""),
+            "biotype": ens.get("type_of_gene") or hit.get("type_of_gene", ""),
+            "entrez_id": int(entrez) if entrez not in (None, "") else pd.NA,
+        }
+    rows = [{"ensembl_id": e, **best.get(e, {"symbol": "", "biotype": "", "entrez_id": pd.NA})} for e in ensembl_ids]
+    df = pd.DataFrame(rows, columns=list(GENE_TABLE_COLUMNS))
+    df["entrez_id"] = df["entrez_id"].astype("Int64")
+    log.info("MyGene.info: %d of %d ids found", len(best), len(ensembl_ids))
+    return df

@@ -1,0 +1,365 @@
+"""Reading bulk RNA-seq counts: ARCHS4 HDF5, GEO-style count tables, AnnData.
+
+All readers return a :class:`CountMatrix` with genes as rows and samples as
+columns (the ARCHS4 orientation). ARCHS4 files are read in blocks of samples
+aligned to the dataset's chunk width: reading one sample column at a time
+decompresses a whole chunk row per gene and is ~1,000x slower (DATA.md).
+Unlike archs4py, a read error is raised, never returned as zeros.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .utils import InputError, atomic_path
+
+log = logging.getLogger(__name__)
+
+#: ARCHS4 field-name variants, in order of preference (DATA.md).
+ARCHS4_GENE_FIELDS = {
+    "ensembl_id": ("ensembl_gene_id", "ensembl_gene"),
+    "symbol": ("symbol", "gene_symbol"),
+    "biotype": ("biotype",),
+}
+ARCHS4_SAMPLE_FIELDS = {
+    "sample_id": ("geo_accession",),
+    "series_id": ("series_id",),
+    "singlecell_probability": ("singlecellprobability",),
+}
+
+
+@dataclass
+class CountMatrix:
+    """Raw read counts of one dataset, genes x samples.
+
+    Attributes
+    ----------
+    counts : np.ndarray
+        uint32, shape (n_genes, n_samples), raw read counts.
+    gene_ids : np.ndarray
+        str, shape (n_genes,), gene ids as in the source (Ensembl, maybe versioned).
+    sample_ids : np.ndarray
+        str, shape (n_samples,), unique sample ids.
+    symbols : np.ndarray or None
+        str, shape (n_genes,), gene symbols if the source has them.
+    series_ids : np.ndarray
+        str, shape (n_samples,), the study each sample comes from ("" if unknown).
+    singlecell_probability : np.ndarray
+        float32, shape (n_samples,), ARCHS4's single-cell probability; NaN where
+        the source does not provide it (the QC criterion is then not applied).
+    """
+
+    counts: np.ndarray
+    gene_ids: np.ndarray
+    sample_ids: np.ndarray
+    symbols: np.ndarray | None = None
+    series_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    singlecell_probability: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.float32))
+
+    def __post_init__(self) -> None:
+        n_genes, n_samples = self.counts.shape
+        if len(self.series_ids) == 0:
+            self.series_ids = np.full(n_samples, "", dtype=object)
+        if len(self.singlecell_probability) == 0:
+            self.singlecell_probability = np.full(n_samples, np.nan, dtype=np.float32)
+        if len(self.gene_ids) != n_genes or len(self.sample_ids) != n_samples:
+            raise ValueError(
+                f"CountMatrix: counts shape {self.counts.shape} does not match "
+                f"{len(self.gene_ids)} gene ids and {len(self.sample_ids)} sample ids"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.counts.shape  # type: ignore[return-value]
+
+
+def _decode(values: np.ndarray) -> np.ndarray:
+    """HDF5 strings (bytes or str) -> object array of str."""
+    if values.dtype.kind == "S" or (values.dtype == object and len(values) and isinstance(values[0], bytes)):
+        return np.array([v.decode("utf-8") for v in values], dtype=object)
+    return values.astype(object)
+
+
+def _field(group: h5py.Group, names: tuple[str, ...], path: str, *, required: bool) -> np.ndarray | None:
+    for name in names:
+        if name in group:
+            return _decode(group[name][()]) if group[name].dtype.kind in "SOU" else group[name][()]
+    if required:
+        raise InputError(f"{path}: ARCHS4 file has none of {', '.join(group.name + '/' + n for n in names)}")
+    return None
+
+
+def read_archs4(
+    path: str | os.PathLike[str],
+    *,
+    block_samples: int | None = None,
+    progress: bool = True,
+) -> CountMatrix:
+    """Read an ARCHS4 gene-count HDF5 file (v2.x layout) into memory.
+
+    Parameters
+    ----------
+    path : path-like
+        ARCHS4 file: ``data/expression`` uint32, shape (n_genes, n_samples);
+        ``meta/genes/{ensembl_gene_id|ensembl_gene, symbol|gene_symbol, biotype}``;
+        ``meta/samples/{geo_accession, series_id, singlecellprobability}``.
+    block_samples : int, optional
+        Samples read per block. Rounded up to a multiple of the dataset's chunk
+        width along samples; default 2,000 rounded that way.
+    progress : bool
+        Show a tqdm bar over blocks.
+
+    Returns
+    -------
+    CountMatrix
+        counts uint32 (n_genes, n_samples).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not HDF5, a required field is absent, field
+        lengths disagree with the matrix, or a block cannot be read (corrupt
+        data), naming the file and the block.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with h5:
+        if "data/expression" not in h5:
+            raise InputError(f"{path}: no dataset data/expression (not the ARCHS4 gene-count layout)")
+        ds = h5["data/expression"]
+        if ds.ndim != 2:
+            raise InputError(f"{path}: data/expression has {ds.ndim} dimensions, expected 2 (genes x samples)")
+        n_genes, n_samples = ds.shape
+        genes = h5.get("meta/genes")
+        samples = h5.get("meta/samples")
+        if genes is None or samples is None:
+            raise InputError(f"{path}: missing group meta/genes or meta/samples")
+        ens = _field(genes, ARCHS4_GENE_FIELDS["ensembl_id"], str(path), required=False)
+        sym = _field(genes, ARCHS4_GENE_FIELDS["symbol"], str(path), required=ens is None)
+        gene_ids = ens if ens is not None else sym
+        sample_ids = _field(samples, ARCHS4_SAMPLE_FIELDS["sample_id"], str(path), required=True)
+        series = _field(samples, ARCHS4_SAMPLE_FIELDS["series_id"], str(path), required=False)
+        scp = _field(samples, ARCHS4_SAMPLE_FIELDS["singlecell_probability"], str(path), required=False)
+        for what, arr, n in (("gene", gene_ids, n_genes), ("sample", sample_ids, n_samples)):
+            if len(arr) != n:
+                raise InputError(
+                    f"{path}: {len(arr)} {what} ids in meta but data/expression has {n} {what}s"
+                )
+        if sym is not None and len(sym) != n_genes:
+            raise InputError(f"{path}: {len(sym)} symbols but {n_genes} genes")
+        width = ds.chunks[1] if ds.chunks else 1
+        block = block_samples or 2000
+        block = max(width, -(-block // width) * width)
+        counts = np.empty((n_genes, n_samples), dtype=np.uint32)
+        starts = range(0, n_samples, block)
+        log.info("%s: reading %d genes x %d samples in blocks of %d (chunks %s)",
+                 path, n_genes, n_samples, block, ds.chunks)
+        for start in tqdm(starts, desc=f"read {path.name}", unit="block", disable=not progress):
+            stop = min(start + block, n_samples)
+            try:
+                counts[:, start:stop] = ds[:, start:stop]
+            except (OSError, RuntimeError) as exc:
+                raise InputError(f"{path}: cannot read samples {start}..{stop - 1} of data/expression ({exc})") from exc
+    return CountMatrix(
+        counts=counts,
+        gene_ids=np.asarray(gene_ids, dtype=object),
+        sample_ids=np.asarray(sample_ids, dtype=object),
+        symbols=None if sym is None else np.asarray(sym, dtype=object),
+        series_ids=np.asarray(series, dtype=object) if series is not None else np.array([], dtype=object),
+        singlecell_probability=(np.asarray(scp, dtype=np.float32) if scp is not None
+                                else np.array([], dtype=np.float32)),
+    )
+
+
+def _check_counts(values: np.ndarray, path: Path) -> np.ndarray:
+    """Validate a float/int matrix as whole, non-negative, finite counts -> uint32."""
+    if values.dtype.kind in "iu":
+        if values.size and values.min() < 0:
+            raise InputError(f"{path}: counts contain negative values (min {values.min()})")
+        if values.size and values.max() > np.iinfo(np.uint32).max:
+            raise InputError(f"{path}: counts exceed the uint32 range")
+        return values.astype(np.uint32)
+    if values.dtype.kind != "f":
+        raise InputError(f"{path}: counts are not numeric (dtype {values.dtype})")
+    if not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise InputError(f"{path}: counts contain {bad} missing or non-finite values")
+    if values.size and values.min() < 0:
+        raise InputError(f"{path}: counts contain negative values (min {values.min():g})")
+    frac = values != np.round(values)
+    if frac.any():
+        i, j = np.argwhere(frac)[0]
+        raise InputError(
+            f"{path}: counts must be whole numbers of reads; {int(frac.sum())} values are not "
+            f"(first: {values[i, j]:g} at row {i}, column {j}); normalized values (TPM, FPKM) are not accepted"
+        )
+    if values.size and values.max() > np.iinfo(np.uint32).max:
+        raise InputError(f"{path}: counts exceed the uint32 range")
+    return values.astype(np.uint32)
+
+
+def read_count_table(path: str | os.PathLike[str], *, sep: str | None = None) -> CountMatrix:
+    """Read a GEO-style count matrix: genes x samples, first column gene ids.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.tsv``/``.txt``/``.csv``, optionally ``.gz``. Header row holds the
+        sample ids; each following row a gene id then one count per sample.
+    sep : str, optional
+        Field separator; default ``,`` for ``.csv[.gz]``, tab otherwise.
+
+    Returns
+    -------
+    CountMatrix
+        counts uint32 (n_genes, n_samples).
+
+    Raises
+    ------
+    InputError
+        Missing file, unparsable table, non-numeric, negative, non-integer or
+        missing counts, duplicated sample ids.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if sep is None:
+        sep = "," if ".csv" in path.suffixes else "\t"
+    try:
+        df = pd.read_csv(path, sep=sep, index_col=0)
+    except Exception as exc:  # pandas raises many types for bad files
+        raise InputError(f"{path}: cannot parse as a {sep!r}-separated count table ({exc})") from exc
+    if df.shape[1] == 0:
+        raise InputError(f"{path}: no sample columns found (separator {sep!r})")
+    non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if non_numeric:
+        raise InputError(f"{path}: sample columns are not numeric: {', '.join(map(str, non_numeric[:5]))}")
+    if df.columns.duplicated().any():
+        raise InputError(f"{path}: duplicated sample ids: {sorted(set(df.columns[df.columns.duplicated()]))[:5]}")
+    counts = _check_counts(df.to_numpy(), path)
+    return CountMatrix(
+        counts=counts,
+        gene_ids=df.index.astype(str).to_numpy(dtype=object),
+        sample_ids=df.columns.astype(str).to_numpy(dtype=object),
+    )
+
+
+def read_h5ad(path: str | os.PathLike[str], *, gene_id_column: str | None = None) -> CountMatrix:
+    """Read raw counts from an AnnData ``.h5ad`` file (samples x genes in ``X``).
+
+    Parameters
+    ----------
+    path : path-like
+        AnnData file; ``X`` holds whole-number counts, obs are samples.
+    gene_id_column : str, optional
+        Column of ``var`` holding gene ids; default ``var_names``.
+
+    Returns
+    -------
+    CountMatrix
+        counts uint32 (n_genes, n_samples) — transposed from AnnData's layout.
+
+    Raises
+    ------
+    InputError
+        Missing/unreadable file, missing column, invalid counts.
+    """
+    import anndata as ad
+    import scipy.sparse as sp
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable AnnData file ({exc})") from exc
+    x = adata.X
+    x = x.toarray() if sp.issparse(x) else np.asarray(x)
+    counts = _check_counts(x.T, path)
+    if gene_id_column is None:
+        gene_ids = adata.var_names.to_numpy(dtype=object)
+    elif gene_id_column in adata.var:
+        gene_ids = adata.var[gene_id_column].astype(str).to_numpy(dtype=object)
+    else:
+        raise InputError(f"{path}: var has no column {gene_id_column!r} (has {list(adata.var.columns)})")
+    return CountMatrix(counts=counts, gene_ids=gene_ids, sample_ids=adata.obs_names.to_numpy(dtype=object))
+
+
+def read_counts(path: str | os.PathLike[str], fmt: str, **kwargs: object) -> CountMatrix:
+    """Dispatch on ``fmt`` (``archs4``, ``table``, ``h5ad``) to the readers above."""
+    readers = {"archs4": read_archs4, "table": read_count_table, "h5ad": read_h5ad}
+    if fmt not in readers:
+        raise InputError(f"unknown dataset format {fmt!r}; expected one of {sorted(readers)}")
+    return readers[fmt](path, **kwargs)  # type: ignore[operator]
+
+
+# ---------------------------------------------------------------------------
+# The workflow's own gene x sample matrix files (HDF5)
+# ---------------------------------------------------------------------------
+
+def write_matrix(
+    path: str | os.PathLike[str],
+    matrix: np.ndarray,
+    *,
+    genes: dict[str, np.ndarray],
+    samples: dict[str, np.ndarray],
+    attrs: dict[str, object] | None = None,
+) -> None:
+    """Write a genes x samples matrix with gene and sample annotations, atomically.
+
+    Layout: ``/matrix`` (shape (n_genes, n_samples)), ``/genes/<column>`` and
+    ``/samples/<column>`` (strings as UTF-8, numbers as is), attributes on ``/``.
+    """
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            chunks = (min(matrix.shape[0], 256), min(matrix.shape[1], 2000)) if matrix.size else None
+            h5.create_dataset("matrix", data=matrix, chunks=chunks, compression="gzip" if matrix.size else None,
+                              compression_opts=1 if matrix.size else None)
+            for group, cols in (("genes", genes), ("samples", samples)):
+                g = h5.create_group(group)
+                for name, values in cols.items():
+                    values = np.asarray(values)
+                    if values.dtype.kind in "OUS":
+                        g.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
+                    else:
+                        g.create_dataset(name, data=values)
+            for k, v in (attrs or {}).items():
+                h5.attrs[k] = v
+
+
+@dataclass
+class Matrix:
+    """A genes x samples matrix read back from :func:`write_matrix`."""
+
+    matrix: np.ndarray
+    genes: pd.DataFrame
+    samples: pd.DataFrame
+    attrs: dict[str, object]
+
+
+def read_matrix(path: str | os.PathLike[str]) -> Matrix:
+    """Read a file written by :func:`write_matrix`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    with h5py.File(path, "r") as h5:
+        frames = {}
+        for group in ("genes", "samples"):
+            frames[group] = pd.DataFrame(
+                {k: (_decode(v[()]) if v.dtype.kind in "SOU" else v[()]) for k, v in h5[group].items()}
+            )
+        return Matrix(h5["matrix"][()], frames["genes"], frames["samples"], dict(h5.attrs))

@@ -1,0 +1,588 @@
+"""One function per workflow stage: paths and parameters in, files out.
+
+The Snakemake scripts in ``workflow_scripts/`` are thin wrappers around these
+functions; nothing here reads Snakemake objects or the config file, so every
+stage can also be called from Python or a notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pac
+import pyarrow.parquet as pq
+
+from . import annotation, embed, io, normalize, plots, qc, species, sweep, tokenize
+from .utils import InputError, atomic_path, timed, write_json, write_parquet
+
+log = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+
+# ---------------------------------------------------------------------------
+# ingest
+# ---------------------------------------------------------------------------
+
+def ingest_dataset(
+    *,
+    path: PathLike,
+    fmt: str,
+    name: str,
+    species_name: str,
+    gene_table: PathLike,
+    out_matrix: PathLike,
+    out_report: PathLike,
+    read_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read one dataset, compute per-sample QC statistics, map genes to Ensembl ids.
+
+    QC statistics (total counts, detected genes) are computed on the source
+    matrix before gene harmonisation, as ARCHS4 and GeneRAIN do.
+
+    Outputs: ``out_matrix`` (see :func:`generain.io.write_matrix`; uint32
+    counts, genes x samples) and ``out_report`` (JSON: dataset, path, format,
+    species, samples, and the gene-matching report).
+    """
+    with timed(f"ingest {name} ({fmt}) from {path}"):
+        cm = io.read_counts(path, fmt, **(read_options or {}))
+        if len(set(cm.sample_ids)) != len(cm.sample_ids):
+            dup = pd.Series(cm.sample_ids).loc[lambda s: s.duplicated()].head(3).tolist()
+            raise InputError(f"{path}: duplicated sample ids, e.g. {dup}")
+        total, detected = qc.sample_stats(cm.counts)
+        genes = annotation.read_gene_table(gene_table)
+        matched, report = annotation.harmonize_genes(cm, genes, source=str(path))
+        biotype = genes.set_index("ensembl_id").loc[matched.gene_ids, "biotype"].to_numpy(dtype=object)
+        log.info("%s: %d genes x %d samples in; %d genes x %d samples out", name, *cm.shape, *matched.shape)
+        io.write_matrix(
+            out_matrix, matched.counts,
+            genes={"ensembl_id": matched.gene_ids, "symbol": matched.symbols, "biotype": biotype},
+            samples={"sample_id": matched.sample_ids, "series_id": matched.series_ids,
+                     "singlecell_probability": matched.singlecell_probability,
+                     "total_counts": total, "detected_genes": detected},
+            attrs={"dataset": name, "species": species_name, "source": str(path), "format": fmt},
+        )
+    rep = {"dataset": name, "path": str(path), "format": fmt, "species": species_name,
+           "samples": int(cm.shape[1]), "genes": report}
+    write_json(rep, out_report)
+    return rep
+
+
+def refresh_gene_table(*, snapshot: PathLike, out_genes: PathLike, query: Any = None) -> int:
+    """Refresh the bundled gene table's symbols, biotypes and Entrez ids from MyGene.info.
+
+    Genes MyGene.info does not return keep their snapshot annotation.
+    """
+    snap = annotation.read_gene_table(snapshot)
+    fresh = annotation.refresh_gene_table(snap["ensembl_id"].tolist(), query=query)
+    found = fresh["symbol"] != ""
+    out = snap.copy()
+    for col in ("symbol", "biotype", "entrez_id"):
+        out.loc[found.to_numpy(), col] = fresh.loc[found, col].to_numpy()
+    with atomic_path(out_genes) as tmp:
+        out.to_csv(tmp, sep="\t", index=False)
+    log.info("gene table refreshed: %d of %d genes updated from MyGene.info", int(found.sum()), len(out))
+    return int(found.sum())
+
+
+def _read_samples(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    with h5py.File(path, "r") as h5:
+        cols = {k: (io._decode(v[()]) if v.dtype.kind in "SOU" else v[()]) for k, v in h5["samples"].items()}
+        return pd.DataFrame(cols), dict(h5.attrs)
+
+
+# ---------------------------------------------------------------------------
+# qc
+# ---------------------------------------------------------------------------
+
+def qc_samples(
+    *,
+    matrices: Sequence[PathLike],
+    criteria: qc.QCCriteria,
+    out_table: PathLike,
+    out_plot: PathLike,
+) -> pd.DataFrame:
+    """Apply GeneRAIN's sample QC to every ingested dataset.
+
+    Output ``out_table``: results/{run}/qc/samples.parquet with the columns of
+    :data:`generain.qc.QC_COLUMNS`; ``out_plot``: PNG.
+
+    Raises
+    ------
+    InputError
+        If sample ids repeat across datasets, or no sample passes (the message
+        counts each failure reason); nothing is written then.
+    """
+    frames = []
+    for path in matrices:
+        s, attrs = _read_samples(path)
+        frames.append(qc.evaluate_samples(
+            sample_ids=s["sample_id"].to_numpy(), dataset=np.full(len(s), attrs["dataset"], dtype=object),
+            series_id=s["series_id"].to_numpy(), total_counts=s["total_counts"].to_numpy(),
+            detected_genes=s["detected_genes"].to_numpy(),
+            singlecell_probability=s["singlecell_probability"].to_numpy(), criteria=criteria))
+    table = pd.concat(frames, ignore_index=True)
+    dup = table["sample_id"].duplicated(keep=False)
+    if dup.any():
+        d = table.loc[dup, ["sample_id", "dataset"]].head(4).to_dict("records")
+        raise InputError(f"sample ids repeat across datasets: {d}; rename them in the source files")
+    qc.require_passing(table, source=", ".join(map(str, matrices)))
+    log.info(qc.failure_summary(table))
+    for (ds, series), sub in table.groupby(["dataset", "series_id"]):
+        log.info("  %s/%s: %d of %d passed", ds, series, int(sub["passed"].sum()), len(sub))
+    write_parquet(pa.Table.from_pandas(table, preserve_index=False), out_table)
+    plots.qc_plot(table, out_plot, min_total_counts=criteria.min_total_counts,
+                  min_detected_genes=criteria.min_detected_genes)
+    return table
+
+
+# ---------------------------------------------------------------------------
+# normalize
+# ---------------------------------------------------------------------------
+
+def _merge_passing(matrices: Sequence[PathLike], qc_table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Union of genes over datasets (zero-filled), passing samples only."""
+    passing = set(qc_table.loc[qc_table["passed"], "sample_id"])
+    parts = []
+    for path in matrices:
+        m = io.read_matrix(path)
+        keep = m.samples["sample_id"].isin(passing).to_numpy()
+        if keep.any():
+            parts.append((m.matrix[:, keep], m.genes, m.samples.loc[keep].assign(dataset=m.attrs["dataset"])))
+    genes = (pd.concat([p[1] for p in parts]).drop_duplicates("ensembl_id")
+             .sort_values("ensembl_id").reset_index(drop=True))
+    gi = pd.Index(genes["ensembl_id"])
+    counts = np.zeros((len(genes), sum(p[0].shape[1] for p in parts)), dtype=np.uint32)
+    col = 0
+    for mat, g, _ in parts:
+        counts[gi.get_indexer(g["ensembl_id"]), col:col + mat.shape[1]] = mat
+        col += mat.shape[1]
+    samples = pd.concat([p[2] for p in parts], ignore_index=True)
+    return counts, genes, samples
+
+
+def normalize_counts(
+    *,
+    matrices: Sequence[PathLike],
+    qc_table: PathLike,
+    biotypes: Sequence[str],
+    min_mean: float,
+    deduplicate_by: str,
+    out_matrix: PathLike,
+    out_genes: PathLike,
+) -> dict[str, Any]:
+    """CP10M + log10, duplicate collapse, gene filtering, for samples passing QC.
+
+    Steps (GeneRAIN, Methods "Data preprocessing"): merge passing samples of
+    all datasets (genes missing from a dataset are zero there); CP10M using
+    each sample's total counts from QC; log10(x + 1); among rows sharing a
+    ``deduplicate_by`` key keep the highest mean; keep genes whose biotype is
+    in ``biotypes`` and whose mean log10(CP10M+1) over samples is > ``min_mean``.
+
+    Outputs: ``out_matrix`` float32 (n_kept_genes, n_samples) log10(CP10M+1)
+    with gene columns ensembl_id, symbol, biotype, mean and sample columns
+    sample_id, dataset, series_id; ``out_genes`` TSV of every gene with
+    kept (bool) and reason.
+
+    Raises
+    ------
+    InputError
+        If no gene passes the filters.
+    """
+    table = pd.read_parquet(qc_table)
+    with timed("merge passing samples"):
+        counts, genes, samples = _merge_passing(matrices, table)
+    totals = table.set_index("sample_id").loc[samples["sample_id"], "total_counts"].to_numpy()
+    with timed(f"CP10M + log10 of {counts.shape[0]} genes x {counts.shape[1]} samples"):
+        values = normalize.cp10m_log10(counts, totals=totals)
+    del counts
+    genes["mean"] = values.mean(axis=1)
+    reason = np.full(len(genes), "", dtype=object)
+    keys = genes[deduplicate_by].fillna("").to_numpy(dtype=object)
+    keep_rows = normalize.collapse_duplicates(values, keys)
+    dup = np.ones(len(genes), dtype=bool)
+    dup[keep_rows] = False
+    reason[dup] = f"duplicate {deduplicate_by} with a lower mean"
+    reason[(reason == "") & ~genes["biotype"].isin(list(biotypes)).to_numpy()] = "biotype not in vocabulary biotypes"
+    reason[(reason == "") & ~(genes["mean"].to_numpy() > min_mean)] = f"mean log10(CP10M+1) <= {min_mean:g}"
+    kept = reason == ""
+    genes["kept"] = kept
+    genes["reason"] = np.where(kept, "", reason)
+    if not kept.any():
+        counts_by = pd.Series(reason).value_counts().to_dict()
+        raise InputError(f"{qc_table}: no gene passes the normalization filters ({counts_by})")
+    with atomic_path(out_genes) as tmp:
+        genes.to_csv(tmp, sep="\t", index=False)
+    io.write_matrix(out_matrix, values[kept],
+                    genes={c: genes.loc[kept, c].to_numpy() for c in ("ensembl_id", "symbol", "biotype", "mean")},
+                    samples={c: samples[c].to_numpy(dtype=object) for c in ("sample_id", "dataset", "series_id")},
+                    attrs={"values": "log10(CP10M+1)"})
+    stats = {"genes_in": int(len(genes)), "genes_kept": int(kept.sum()), "samples": int(values.shape[1]),
+             "by_biotype": genes.loc[kept, "biotype"].value_counts().to_dict()}
+    log.info("normalized: %s", stats)
+    return stats
+
+
+def fit_bin_reference(*, matrix: PathLike, n_bins: int, fraction: float, min_points: int, out_reference: PathLike) -> None:
+    """Fit and save the per-gene Binning-By-Gene reference (HDF5: genes, values, attrs)."""
+    m = io.read_matrix(matrix)
+    ref = normalize.fit_bin_reference(m.matrix, m.genes["ensembl_id"].to_numpy(), n_bins=n_bins,
+                                      fraction=fraction, min_points=min_points)
+    save_bin_reference(ref, out_reference)
+    log.info("bin reference: %d genes x %d points from %d samples", *ref.values.shape, ref.n_training_samples)
+
+
+def save_bin_reference(ref: normalize.BinReference, path: PathLike) -> None:
+    """Write a :class:`generain.normalize.BinReference` to HDF5 atomically."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("gene_ids", data=ref.gene_ids.astype(object), dtype=h5py.string_dtype())
+        h5.create_dataset("values", data=ref.values, compression="gzip")
+        h5.attrs["n_bins"] = ref.n_bins
+        h5.attrs["n_training_samples"] = ref.n_training_samples
+
+
+def load_bin_reference(path: PathLike) -> normalize.BinReference:
+    """Read a reference written by :func:`save_bin_reference`."""
+    if not Path(path).exists():
+        raise InputError(f"{path}: binning reference not found")
+    with h5py.File(path, "r") as h5:
+        return normalize.BinReference(io._decode(h5["gene_ids"][()]), h5["values"][()],
+                                      int(h5.attrs["n_bins"]), int(h5.attrs["n_training_samples"]))
+
+
+def transform_expression(
+    *, matrix: PathLike, method: str, n_bins: int, reference: PathLike | None, out_scores: PathLike
+) -> None:
+    """Per-sample gene scores used by the tokenizer (bins, |z| or rank values).
+
+    With ``method == "binning"`` and no ``reference``, exact Binning-By-Gene over
+    the run's own samples; with a saved ``reference``, the samples are binned
+    against it (genes it lacks are dropped).
+    """
+    m = io.read_matrix(matrix)
+    genes = m.genes
+    with timed(f"{method} of {m.matrix.shape[0]} genes x {m.matrix.shape[1]} samples"):
+        if method == "binning" and reference:
+            ref = load_bin_reference(reference)
+            scores, rows = normalize.apply_bin_reference(m.matrix, genes["ensembl_id"].to_numpy(), ref)
+            genes = genes.iloc[rows].reset_index(drop=True)
+        else:
+            scores, _ = normalize.gene_scores(m.matrix, method, n_bins=n_bins)  # type: ignore[arg-type]
+    io.write_matrix(out_scores, scores, genes={c: genes[c].to_numpy() for c in genes.columns},
+                    samples={c: m.samples[c].to_numpy() for c in m.samples.columns},
+                    attrs={"method": method, "n_bins": n_bins})
+
+
+def eligible_mask(scores: np.ndarray, method: str) -> np.ndarray:
+    """Genes that may become tokens: expressed ones (binning, rank_value) or all (zscore)."""
+    if method == "binning":
+        return scores > 1
+    if method == "rank_value":
+        return scores > 0
+    return np.ones(scores.shape, dtype=bool)
+
+
+# ---------------------------------------------------------------------------
+# tokenize
+# ---------------------------------------------------------------------------
+
+def tokenize_corpus(
+    *,
+    matrix: PathLike,
+    scores: PathLike,
+    species_name: str,
+    length: int,
+    validation_fraction: float,
+    seed: int,
+    shard_size: int,
+    out_vocab: PathLike,
+    out_shards: PathLike,
+    out_index: PathLike,
+) -> dict[str, Any]:
+    """Vocabulary, token shards and index for the run's samples (one species)."""
+    m = io.read_matrix(matrix)
+    s = io.read_matrix(scores)
+    log_values = m.matrix[pd.Index(m.genes["ensembl_id"]).get_indexer(s.genes["ensembl_id"])]
+    genes = s.genes.assign(species=species_name)
+    vocab = tokenize.build_vocab(genes)
+    token_ids = vocab["token_id"].to_numpy()[len(vocab) - len(genes):]
+    method = str(s.attrs["method"])
+    with timed(f"tokenize {s.matrix.shape[1]} samples (length {length})"):
+        gt, et, nt = tokenize.tokenize_samples(s.matrix, eligible_mask(s.matrix, method), log_values, token_ids,
+                                               length=length)
+    split = tokenize.split_samples(len(s.samples), validation_fraction=validation_fraction, seed=seed)
+    tokenize.write_token_shards(out_shards, out_index, sample_ids=s.samples["sample_id"].to_numpy(),
+                                gene_tokens=gt, expr_tokens=et, n_tokens=nt, split=split, shard_size=shard_size)
+    tokenize.write_vocab(vocab, out_vocab)
+    stats = {"vocab_size": int(len(vocab)), "gene_tokens": int(len(genes)),
+             "by_biotype": genes["biotype"].value_counts().to_dict(),
+             "samples": int(len(split)), "train_samples": int((split == "train").sum()),
+             "validation_samples": int((split == "validation").sum()),
+             "median_tokens_per_sample": float(np.median(nt))}
+    log.info("tokens: %s", stats)
+    return stats
+
+
+def make_pseudo_species_corpus(
+    *,
+    matrix: PathLike,
+    orthologs: PathLike,
+    method: str,
+    n_bins: int,
+    length: int,
+    validation_fraction: float,
+    seed: int,
+    shard_size: int,
+    out_vocab: PathLike,
+    out_shards: PathLike,
+    out_index: PathLike,
+) -> dict[str, Any]:
+    """GeneRAIN-HM's pseudo-species control corpus from one species' samples.
+
+    Samples are split in seeded halves. Each half is normalized against its own
+    samples (each "species" has its own per-gene reference). In the second half
+    every gene with a one-to-one mouse ortholog is renamed to the mouse gene
+    (token ``m_<mouse Ensembl id>``, species "mouse"); its genes without an
+    ortholog are removed, as a mouse sample cannot contain them.
+    """
+    m = io.read_matrix(matrix)
+    orth = annotation.read_orthologs(orthologs)
+    second = species.split_halves(m.matrix.shape[1], seed=seed)
+    h2m = orth.set_index("human_ensembl_id")
+    hum_genes = m.genes.assign(species="human")[["ensembl_id", "symbol", "biotype", "species"]]
+    has_orth = hum_genes["ensembl_id"].isin(h2m.index).to_numpy()
+    mou_genes = pd.DataFrame({
+        "ensembl_id": h2m.loc[hum_genes.loc[has_orth, "ensembl_id"], "mouse_ensembl_id"].to_numpy(),
+        "symbol": (h2m.loc[hum_genes.loc[has_orth, "ensembl_id"], "mouse_symbol"].to_numpy()
+                   if "mouse_symbol" in h2m else ""),
+        "biotype": hum_genes.loc[has_orth, "biotype"].to_numpy(),
+        "species": "mouse",
+    })
+    vocab = tokenize.build_vocab(pd.concat([hum_genes, mou_genes], ignore_index=True))
+    n_h = len(hum_genes)
+    ids_h = vocab["token_id"].to_numpy()[3:3 + n_h]
+    ids_m = vocab["token_id"].to_numpy()[3 + n_h:]
+    parts = []
+    for half, rows, ids in ((~second, np.arange(n_h), ids_h), (second, np.flatnonzero(has_orth), ids_m)):
+        vals = m.matrix[np.ix_(rows, np.flatnonzero(half))]
+        sc, _ = normalize.gene_scores(vals, method, n_bins=n_bins)  # type: ignore[arg-type]
+        parts.append(tokenize.tokenize_samples(sc, eligible_mask(sc, method), vals, ids, length=length))
+    gt = np.concatenate([parts[0][0], parts[1][0]])
+    et = np.concatenate([parts[0][1], parts[1][1]])
+    nt = np.concatenate([parts[0][2], parts[1][2]])
+    sample_ids = np.concatenate([m.samples["sample_id"].to_numpy()[~second],
+                                 "m_" + m.samples["sample_id"].to_numpy()[second].astype(object)])
+    sp = np.array(["human"] * int((~second).sum()) + ["mouse"] * int(second.sum()), dtype=object)
+    split = tokenize.split_samples(len(sample_ids), validation_fraction=validation_fraction, seed=seed)
+    tokenize.write_token_shards(out_shards, out_index, sample_ids=sample_ids, gene_tokens=gt, expr_tokens=et,
+                                n_tokens=nt, split=split, shard_size=shard_size, extra={"species": sp})
+    tokenize.write_vocab(vocab, out_vocab)
+    stats = {"human_samples": int((~second).sum()), "mouse_samples": int(second.sum()),
+             "human_genes": int(n_h), "mouse_genes": int(len(mou_genes)), "vocab_size": int(len(vocab))}
+    log.info("pseudo-species corpus: %s", stats)
+    return stats
+
+
+# ---------------------------------------------------------------------------
+# embeddings, sweep, lncRNA, species
+# ---------------------------------------------------------------------------
+
+def export_embeddings(*, checkpoint: PathLike, vocab: PathLike, out_w2v: PathLike, out_parquet: PathLike) -> int:
+    """Export a trained model's token-embedding matrix for the vocabulary's genes."""
+    from .training import load_gpt
+
+    model = load_gpt(checkpoint)
+    v = tokenize.read_vocab(vocab)
+    table = embed.gene_embedding_table(v, model.gene_embedding().numpy())
+    embed.write_embeddings(table, w2v_path=out_w2v, parquet_path=out_parquet)
+    log.info("exported %d gene embeddings of dimension %d", len(table), model.cfg.n_embd)
+    return len(table)
+
+
+def _read_gene_sets(paths: Sequence[PathLike]) -> pd.DataFrame:
+    return pd.concat([annotation.read_gene_sets(p) for p in paths], ignore_index=True).drop_duplicates()
+
+
+def _split_embedding(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    human = table[table["species"].isin(["human", ""])]
+    return (human[human["biotype"] == "protein_coding"].reset_index(drop=True),
+            human[human["biotype"] == "lncRNA"].reset_index(drop=True))
+
+
+def sweep_properties(
+    *,
+    embedding: PathLike,
+    gene_sets: Sequence[PathLike],
+    min_genes: int,
+    max_genes: int,
+    max_properties: int | None,
+    folds: int,
+    c: float,
+    seed: int,
+    threads: int,
+    out_auc: PathLike,
+    out_catalogue: PathLike,
+    out_plot: PathLike,
+    model_name: str,
+) -> dict[str, Any]:
+    """Cross-validated classifier per property on one embedding.
+
+    Outputs: ``out_auc`` (sweep/{model}/auc.parquet: source, term_id,
+    term_name, n_positive, auc, average_precision), ``out_catalogue`` (every
+    gene set, kept or not and why), ``out_plot`` (AUC per source).
+    """
+    table = embed.read_embeddings(embedding)
+    pc, _ = _split_embedding(table)
+    sets = _read_gene_sets(gene_sets)
+    cat = sweep.property_catalogue(sets, pc["ensembl_id"].to_numpy(), min_genes=min_genes, max_genes=max_genes,
+                                   max_properties=max_properties, seed=seed)
+    n_kept = int(cat["kept"].sum())
+    if n_kept == 0:
+        raise InputError(f"{gene_sets}: no gene set has {min_genes}-{max_genes} protein-coding genes in the vocabulary")
+    with timed(f"sweep of {n_kept} properties on {len(pc)} protein-coding genes"):
+        auc = sweep.run_sweep(embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy(), sets, cat,
+                              folds=folds, c=c, seed=seed, n_jobs=threads)
+    write_parquet(pa.Table.from_pandas(cat, preserve_index=False), out_catalogue)
+    write_parquet(pa.Table.from_pandas(auc, preserve_index=False), out_auc)
+    plots.auc_plot(auc, out_plot, title=f"{model_name}: {len(auc)} properties, median AUC {auc['auc'].median():.3f}")
+    stats = {"properties": int(len(auc)), "median_auc": float(auc["auc"].median()),
+             "median_auc_by_source": auc.groupby("source")["auc"].median().round(4).to_dict()}
+    log.info("sweep: %s", stats)
+    return stats
+
+
+def predict_lncrna(
+    *,
+    embedding: PathLike,
+    gene_sets: Sequence[PathLike],
+    catalogue: PathLike,
+    c: float,
+    seed: int,
+    threads: int,
+    out_predictions: PathLike,
+) -> int:
+    """Apply each kept property's classifier, fit on all protein-coding genes, to every lncRNA."""
+    table = embed.read_embeddings(embedding)
+    pc, lnc = _split_embedding(table)
+    if len(lnc) == 0:
+        raise InputError(f"{embedding}: the vocabulary has no lncRNA genes to predict")
+    sets = _read_gene_sets(gene_sets)
+    cat = pd.read_parquet(catalogue)
+    with timed(f"lncRNA predictions: {len(lnc)} lncRNAs x {int(cat['kept'].sum())} properties"):
+        pred = sweep.predict_lncrna(embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy(),
+                                    embed.embedding_matrix(lnc), lnc["ensembl_id"].to_numpy(),
+                                    lnc["symbol"].to_numpy(), sets, cat, c=c, seed=seed, n_jobs=threads)
+    write_parquet(pa.Table.from_pandas(pred, preserve_index=False), out_predictions)
+    return len(pred)
+
+
+def compare_species(
+    *,
+    checkpoint: PathLike,
+    vocab: PathLike,
+    orthologs: PathLike,
+    train_fraction: float,
+    seed: int,
+    model_name: str,
+    out_embedding: PathLike,
+    out_ranks: PathLike,
+    out_ranks_shuffled: PathLike,
+    out_summary: PathLike,
+    out_plot: PathLike,
+) -> dict[str, Any]:
+    """Ortholog ranks of a mixed-species model and of its row-shuffled null.
+
+    Outputs: the model's embedding table (parquet), species/{model}/ortholog_ranks.parquet
+    (RANK_COLUMNS), the same for the shuffled null, a TSV summary (embedding,
+    split, pairs, top1, top10, mrr) and a cumulative rank plot.
+    """
+    from .training import load_gpt
+
+    v = tokenize.read_vocab(vocab)
+    table = embed.gene_embedding_table(v, load_gpt(checkpoint).gene_embedding().numpy())
+    embed.write_embeddings(table, w2v_path=Path(out_embedding).with_suffix(".w2v.txt"), parquet_path=out_embedding)
+    orth = annotation.read_orthologs(orthologs)
+    ranks = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed)
+    null = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed, shuffle=True)
+    rows = []
+    for name, df in (("pseudo_species", ranks), ("shuffled", null)):
+        for split in ("test", "train"):
+            rows.append({"embedding": name, "split": split, **species.rank_summary(df, split)})
+    summary = pd.DataFrame(rows)
+    write_parquet(pa.Table.from_pandas(ranks, preserve_index=False), out_ranks)
+    write_parquet(pa.Table.from_pandas(null, preserve_index=False), out_ranks_shuffled)
+    with atomic_path(out_summary) as tmp:
+        summary.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    plots.rank_plot({"pseudo-species": ranks, "shuffled null": null}, out_plot,
+                    title=f"{model_name}: rank of the true ortholog (held-out pairs)")
+    log.info("ortholog ranks:\n%s", summary.to_string(index=False))
+    return summary.to_dict("records")
+
+
+# ---------------------------------------------------------------------------
+# summary
+# ---------------------------------------------------------------------------
+
+def summarize_run(
+    *,
+    run_name: str,
+    ingest_reports: Sequence[PathLike],
+    qc_table: PathLike,
+    normalized_genes: PathLike,
+    vocab: PathLike,
+    index: PathLike,
+    train_summaries: dict[str, PathLike],
+    auc: dict[str, PathLike],
+    predictions: dict[str, PathLike],
+    species_summaries: dict[str, PathLike],
+    out_summary: PathLike,
+) -> dict[str, Any]:
+    """Collect each stage's headline figures into summary.json (keys in the README)."""
+    q = pd.read_parquet(qc_table)
+    reasons: dict[str, int] = {}
+    for r in q["reason"].dropna():
+        for part in r.split("; "):
+            reasons[part] = reasons.get(part, 0) + 1
+    genes = pd.read_csv(normalized_genes, sep="\t")
+    v = tokenize.read_vocab(vocab)
+    idx = pd.read_parquet(index)
+    out: dict[str, Any] = {
+        "run": run_name,
+        "ingest": [json.loads(Path(p).read_text()) for p in ingest_reports],
+        "qc": {"samples": int(len(q)), "passed": int(q["passed"].sum()), "failed": int((~q["passed"]).sum()),
+               "failure_reasons": reasons,
+               "passed_by_series": q.groupby("series_id")["passed"].sum().astype(int).to_dict()},
+        "vocab": {"size": int(len(v)), "genes": int((v["biotype"] != "special").sum()),
+                  "by_biotype": v.loc[v["biotype"] != "special", "biotype"].value_counts().to_dict(),
+                  "genes_after_filters": int(genes["kept"].sum()), "genes_before_filters": int(len(genes)),
+                  "train_samples": int((idx["split"] == "train").sum()),
+                  "validation_samples": int((idx["split"] == "validation").sum())},
+        "train": {}, "sweep": {}, "lncrna": {}, "species": {},
+    }
+    for model, path in train_summaries.items():
+        out["train"][model] = json.loads(Path(path).read_text())
+    for model, path in auc.items():
+        a = pd.read_parquet(path)
+        out["sweep"][model] = {"properties": int(len(a)), "median_auc": round(float(a["auc"].median()), 4),
+                               "median_auc_by_source": a.groupby("source")["auc"].median().round(4).to_dict(),
+                               "median_average_precision": round(float(a["average_precision"].median()), 4)}
+    for model, path in predictions.items():
+        meta = pq.read_metadata(path)
+        lnc = pq.read_table(path, columns=["ensembl_id", "term_id"])
+        out["lncrna"][model] = {"predictions": int(meta.num_rows),
+                                "lncrnas": int(pac.count_distinct(lnc["ensembl_id"]).as_py()),
+                                "properties": int(pac.count_distinct(lnc["term_id"]).as_py())}
+    for model, path in species_summaries.items():
+        s = pd.read_csv(path, sep="\t")
+        out["species"][model] = {f"{r.embedding}_{r.split}": {"pairs": int(r.pairs), "top1": round(float(r.top1), 4),
+                                                              "top10": round(float(r.top10), 4), "mrr": round(float(r.mrr), 4)}
+                                 for r in s.itertuples()}
+    write_json(out, out_summary)
+    return out

@@ -1,0 +1,82 @@
+"""Figures of the report: QC, loss curve, AUC distributions, ortholog ranks."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .utils import atomic_path  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def qc_plot(qc: pd.DataFrame, path: str | os.PathLike[str], *, min_total_counts: int, min_detected_genes: int) -> None:
+    """Scatter of total counts vs detected genes per sample, by series, failing samples marked."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    groups = qc["series_id"].where(qc["series_id"] != "", qc["dataset"])
+    for name, sub in qc.groupby(groups):
+        for passed, marker in ((True, "o"), (False, "x")):
+            s = sub[sub["passed"] == passed]
+            if len(s):
+                ax.scatter(s["total_counts"], s["detected_genes"], marker=marker, s=18, alpha=0.8,
+                           label=f"{name} ({'pass' if passed else 'fail'}, n={len(s)})")
+    ax.axvline(min_total_counts, color="grey", ls="--", lw=1)
+    ax.axhline(min_detected_genes, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("total counts (reads)")
+    ax.set_ylabel("detected genes (count > 0)")
+    ax.set_title(f"Sample QC: {int(qc['passed'].sum())} of {len(qc)} samples pass")
+    ax.legend(fontsize=7, loc="best")
+    _save(fig, path)
+
+
+def loss_plot(metrics: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
+    """Train and validation loss per epoch."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for col in ("train_loss", "val_loss"):
+        if col in metrics and metrics[col].notna().any():
+            ax.plot(metrics["epoch"], metrics[col], marker="o", ms=3, label=col.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.set_title(title)
+    ax.legend()
+    _save(fig, path)
+
+
+def auc_plot(auc: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
+    """Box plot of cross-validated ROC AUC per property source; 0.5 = chance."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sources = sorted(auc["source"].unique())
+    data = [auc.loc[auc["source"] == s, "auc"].to_numpy() for s in sources]
+    ax.boxplot(data, showfliers=True)
+    ax.set_xticks(range(1, len(sources) + 1), [f"{s}\n(n={len(d)})" for s, d in zip(sources, data)])
+    ax.axhline(0.5, color="grey", ls="--", lw=1)
+    ax.set_ylabel("ROC AUC (5-fold CV)")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def rank_plot(ranks: dict[str, pd.DataFrame], path: str | os.PathLike[str], *, title: str) -> None:
+    """Cumulative fraction of held-out ortholog pairs with rank <= k, per embedding."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, df in ranks.items():
+        r = np.sort(df.loc[df["split"] == "test", "rank"].to_numpy())
+        if r.size:
+            ax.step(r, np.arange(1, r.size + 1) / r.size, where="post", label=f"{name} (n={r.size})")
+    ax.set_xscale("log")
+    ax.set_xlabel("rank of the true ortholog")
+    ax.set_ylabel("fraction of held-out pairs")
+    ax.set_title(title)
+    ax.legend()
+    _save(fig, path)

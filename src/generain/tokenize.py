@@ -1,0 +1,217 @@
+"""Tokenization: vocabulary, per-sample gene-token sequences, token shards.
+
+GeneRAIN (Su et al. 2024, Methods "Model input"): each sample becomes the
+sequence of its top ``length`` genes by normalized value (Binning-By-Gene bin),
+sorted descending, as gene tokens (GPT, BERT_Pred_Genes). BERT_Pred_Expr
+instead uses 100 within-sample quantile bins of those genes as tokens and the
+gene as the position. Three special tokens come first in the vocabulary.
+
+Shards are plain ``.npy`` arrays, memory-mappable with ``np.load(mmap_mode="r")``:
+``genes_NNNNN.npy`` (uint16, or uint32 when the vocabulary exceeds 65,535 ids)
+and ``expr_NNNNN.npy`` (uint8), both shape (n_samples_in_shard, length),
+padded with 0 (``<pad>``; 0 is also the masked expression bin).
+``index.parquet`` maps each sample to its shard, row, token count and split.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import MOUSE_PREFIX, SPECIAL_TOKENS
+from .utils import atomic_path, write_parquet
+
+log = logging.getLogger(__name__)
+
+VOCAB_COLUMNS = ("token_id", "token", "ensembl_id", "symbol", "biotype", "species")
+N_EXPR_BINS = 100
+
+
+def build_vocab(genes: pd.DataFrame) -> pd.DataFrame:
+    """Vocabulary: the special tokens, then one token per gene.
+
+    Parameters
+    ----------
+    genes : pandas.DataFrame
+        Columns ensembl_id, symbol, biotype, species ("human" or "mouse"), one
+        row per gene in the order the tokens should get ids.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :data:`VOCAB_COLUMNS`. token is the Ensembl id, prefixed
+        with ``m_`` for mouse genes; token_id 0..2 are ``<pad> <mask> <cls>``.
+
+    Raises
+    ------
+    ValueError
+        If a token repeats.
+    """
+    special = pd.DataFrame({
+        "token_id": np.arange(len(SPECIAL_TOKENS)),
+        "token": list(SPECIAL_TOKENS),
+        "ensembl_id": "", "symbol": "", "biotype": "special", "species": "",
+    })
+    tokens = np.where(genes["species"].to_numpy() == "mouse",
+                      MOUSE_PREFIX + genes["ensembl_id"].astype(str), genes["ensembl_id"].astype(str))
+    body = pd.DataFrame({
+        "token_id": np.arange(len(genes)) + len(SPECIAL_TOKENS),
+        "token": tokens,
+        "ensembl_id": genes["ensembl_id"].to_numpy(),
+        "symbol": genes["symbol"].fillna("").to_numpy(),
+        "biotype": genes["biotype"].to_numpy(),
+        "species": genes["species"].to_numpy(),
+    })
+    vocab = pd.concat([special, body], ignore_index=True)
+    if vocab["token"].duplicated().any():
+        raise ValueError(f"duplicated tokens in vocabulary: {vocab.loc[vocab['token'].duplicated(), 'token'].head(3).tolist()}")
+    return vocab[list(VOCAB_COLUMNS)]
+
+
+def read_vocab(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``vocab.tsv`` written by :func:`write_vocab`."""
+    return pd.read_csv(path, sep="\t", dtype={"token": str, "ensembl_id": str, "symbol": str,
+                                              "biotype": str, "species": str}, keep_default_na=False)
+
+
+def write_vocab(vocab: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write the vocabulary as TSV, atomically."""
+    with atomic_path(path) as tmp:
+        vocab.to_csv(tmp, sep="\t", index=False)
+
+
+def tokenize_samples(
+    scores: np.ndarray,
+    eligible: np.ndarray,
+    log_values: np.ndarray,
+    token_ids: np.ndarray,
+    *,
+    length: int = 2048,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn each sample into its top-``length`` gene tokens and expression bins.
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        shape (n_genes, n_samples): the normalized values used to rank genes
+        (Binning-By-Gene bins, |z|, or rank-value scores).
+    eligible : np.ndarray
+        bool, shape (n_genes, n_samples): genes that may become tokens.
+    log_values : np.ndarray
+        float, shape (n_genes, n_samples): log10(CP10M+1), for expression bins.
+    token_ids : np.ndarray
+        int, shape (n_genes,): each gene's token id.
+    length : int
+        Sequence length (GeneRAIN: 2,048).
+
+    Returns
+    -------
+    (gene_tokens, expr_tokens, n_tokens)
+        gene_tokens uint16/uint32 (n_samples, length): token ids by score
+        descending, ties by ascending token id, padded with 0;
+        expr_tokens uint8 (n_samples, length): within-sample quantile bins
+        1..100 of the selected genes' log10(CP10M+1) (rank ascending, ties by
+        sequence position: ``bin = rank * 100 // n + 1``), 0 at padding;
+        n_tokens int32 (n_samples,).
+    """
+    n_genes, n_samples = scores.shape
+    dtype = np.uint16 if token_ids.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+    gene_tokens = np.zeros((n_samples, length), dtype=dtype)
+    expr_tokens = np.zeros((n_samples, length), dtype=np.uint8)
+    n_tokens = np.zeros(n_samples, dtype=np.int32)
+    token_ids = np.asarray(token_ids, dtype=np.int64)
+    for j in range(n_samples):
+        idx = np.flatnonzero(eligible[:, j])
+        order = np.lexsort((token_ids[idx], -scores[idx, j].astype(np.float64)))[:length]
+        sel = idx[order]
+        n = sel.size
+        gene_tokens[j, :n] = token_ids[sel]
+        vals = log_values[sel, j]
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.argsort(vals, kind="stable")] = np.arange(n)
+        expr_tokens[j, :n] = (rank * N_EXPR_BINS // max(n, 1) + 1).astype(np.uint8)
+        n_tokens[j] = n
+    return gene_tokens, expr_tokens, n_tokens
+
+
+def split_samples(n_samples: int, *, validation_fraction: float, seed: int) -> np.ndarray:
+    """Seeded train/validation split.
+
+    Returns
+    -------
+    np.ndarray
+        str (n_samples,), ``"train"`` or ``"validation"``; at least one sample
+        in each when n_samples >= 2.
+    """
+    rng = np.random.default_rng(seed)
+    n_val = int(round(validation_fraction * n_samples))
+    if n_samples >= 2:
+        n_val = min(max(n_val, 1), n_samples - 1)
+    split = np.full(n_samples, "train", dtype=object)
+    split[rng.permutation(n_samples)[:n_val]] = "validation"
+    return split
+
+
+def write_token_shards(
+    out_dir: str | os.PathLike[str],
+    index_path: str | os.PathLike[str],
+    *,
+    sample_ids: np.ndarray,
+    gene_tokens: np.ndarray,
+    expr_tokens: np.ndarray,
+    n_tokens: np.ndarray,
+    split: np.ndarray,
+    shard_size: int = 10_000,
+    extra: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Write token shards and their index atomically.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The index: sample_id, split, shard, row, n_tokens (+ ``extra`` columns).
+    """
+    n = len(sample_ids)
+    shard = np.arange(n) // shard_size
+    row = np.arange(n) % shard_size
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        for k in range(int(shard.max(initial=-1)) + 1):
+            sl = slice(k * shard_size, min((k + 1) * shard_size, n))
+            np.save(tmp / f"genes_{k:05d}.npy", gene_tokens[sl])
+            np.save(tmp / f"expr_{k:05d}.npy", expr_tokens[sl])
+    index = pd.DataFrame({"sample_id": np.asarray(sample_ids, dtype=object), "split": split,
+                          "shard": shard.astype(np.int32), "row": row.astype(np.int32),
+                          "n_tokens": n_tokens.astype(np.int32), **(extra or {})})
+    write_parquet(pa.Table.from_pandas(index, preserve_index=False), index_path)
+    return index
+
+
+class TokenShards:
+    """Memory-mapped access to token shards: ``shards[i] -> (genes, expr)`` for index row i."""
+
+    def __init__(self, shard_dir: str | os.PathLike[str], index: pd.DataFrame) -> None:
+        self.dir = Path(shard_dir)
+        self.index = index.reset_index(drop=True)
+        self._genes: dict[int, np.ndarray] = {}
+        self._expr: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _shard(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._genes:
+            self._genes[k] = np.load(self.dir / f"genes_{k:05d}.npy", mmap_mode="r")
+            self._expr[k] = np.load(self.dir / f"expr_{k:05d}.npy", mmap_mode="r")
+        return self._genes[k], self._expr[k]
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rec = self.index.iloc[i]
+        g, e = self._shard(int(rec["shard"]))
+        r = int(rec["row"])
+        return np.asarray(g[r], dtype=np.int64), np.asarray(e[r], dtype=np.int64)

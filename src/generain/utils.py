@@ -1,0 +1,135 @@
+"""Small shared helpers: atomic output, logging, timing, JSON.
+
+Every output of the workflow is written to a temporary name beside its final
+path and renamed only when complete, so a failed step never leaves a file that
+looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger("generain")
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file or config key and what was wrong."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    Works for files and directories. On any exception the temporary path is
+    removed and the final path is left untouched (absent if it was absent).
+
+    Parameters
+    ----------
+    path : path-like
+        Final output path. Its parent directory is created if needed.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    _remove(tmp)
+    try:
+        yield tmp
+        _remove(final)
+        os.replace(tmp, final)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Write an Arrow table to parquet atomically (zstd compression)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as indented JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def setup_logging(log_file: str | os.PathLike[str] | None = None, level: int = logging.INFO) -> None:
+    """Send ``generain`` log records to stderr and, if given, to ``log_file``."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    root = logging.getLogger()
+    root.setLevel(level)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    stream = logging.StreamHandler()
+    stream.setFormatter(fmt)
+    root.addHandler(stream)
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_file, mode="w")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+
+
+def run_step(log_file: str | os.PathLike[str] | None, func: Any, /, **kwargs: Any) -> Any:
+    """Run one workflow step: set up logging, call ``func(**kwargs)``.
+
+    An :class:`InputError` is logged and turned into ``SystemExit`` with its
+    message (no traceback), so the user reads what was wrong and where.
+    """
+    setup_logging(log_file)
+    try:
+        return func(**kwargs)
+    except InputError as exc:
+        log.error("%s", exc)
+        raise SystemExit(f"generain: {exc}") from None
+
+
+@contextlib.contextmanager
+def timed(what: str) -> Iterator[None]:
+    """Log ``what`` and its elapsed wall time in seconds."""
+    start = time.perf_counter()
+    log.info("%s ...", what)
+    yield
+    log.info("%s done in %.1f s", what, time.perf_counter() - start)
+
+
+def strip_version(ensembl_id: str) -> str:
+    """Return an Ensembl id without its version suffix (``ENSG0001.5`` -> ``ENSG0001``).
+
+    GENCODE ``_PAR_Y`` suffixes are kept (they name a different locus).
+    """
+    head, dot, tail = ensembl_id.partition(".")
+    if not dot:
+        return ensembl_id
+    # ENSG00000002586.20_PAR_Y -> ENSG00000002586_PAR_Y
+    _, _, rest = tail.partition("_")
+    return f"{head}_{rest}" if rest else head
