@@ -29,7 +29,7 @@ def gene_table():
 
 
 def ingested(kind="h5"):
-    return expand(os.path.join(RESULTS, "ingest", "{dataset}." + kind), dataset=DATASETS)
+    return expand(os.path.join(RESULTS, "ingest", f"{{dataset}}.{kind}"), dataset=DATASETS)
 
 
 def corpus_dir(corpus):

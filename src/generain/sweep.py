@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -140,10 +140,12 @@ def run_sweep(
     kept = catalogue[catalogue["kept"]].reset_index(drop=True)
     ys = _memberships(gene_sets, catalogue, genes)
     x = np.asarray(embedding, dtype=np.float64)
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_cv_one)(x, y, folds=folds, c=c, seed=seed)
-        for y in tqdm(ys, desc="properties", unit="property", mininterval=5)
-    )
+    # one BLAS thread per worker: n_jobs workers x OMP_NUM_THREADS threads would oversubscribe the cores
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        results = Parallel(n_jobs=n_jobs)(
+            delayed(_cv_one)(x, y, folds=folds, c=c, seed=seed)
+            for y in tqdm(ys, desc="properties", unit="property", mininterval=5)
+        )
     out = kept[["source", "term_id", "term_name", "n_positive"]].copy()
     out["auc"] = [r[0] for r in results]
     out["average_precision"] = [r[1] for r in results]
@@ -186,7 +188,9 @@ def predict_lncrna(
     def fit_predict(y: np.ndarray) -> np.ndarray:
         return _classifier(c, seed).fit(x, y).predict_proba(xl)[:, 1].astype(np.float32)
 
-    probs = Parallel(n_jobs=n_jobs)(delayed(fit_predict)(y) for y in tqdm(ys, desc="lncRNA", unit="property", mininterval=5))
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        probs = Parallel(n_jobs=n_jobs)(delayed(fit_predict)(y)
+                                        for y in tqdm(ys, desc="lncRNA", unit="property", mininterval=5))
     n_lnc, n_prop = len(lnc_genes), len(kept)
     return pd.DataFrame({
         "ensembl_id": np.tile(np.asarray(lnc_genes, dtype=object), n_prop),

@@ -1,0 +1,45 @@
+"""Config files validate against the schema; defaults are the paper's; unknown keys fail."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_ready_configs_validate(name):
+    jsonschema.validate(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_every_config_key_is_commented(name):
+    """Each key has a comment line above it (keys of a dataset entry share the list's comment)."""
+    lines = (REPO / "config" / name).read_text().splitlines()
+    for i, line in enumerate(lines):
+        key = line.split("#")[0]
+        if ":" not in key or line.lstrip().startswith("#"):
+            continue
+        in_dataset = line.startswith("  - ") or line.startswith("    ")
+        above = lines[i - 1].strip() if i else ""
+        assert above.startswith("#") or in_dataset, f"{name} line {i + 1} ({line.strip()!r}) has no comment above it"
+
+
+def test_schema_defaults_are_the_paper_settings():
+    p = SCHEMA["properties"]
+    assert p["qc"]["properties"]["min_total_counts"]["default"] == 1_000_000
+    assert p["normalization"]["properties"]["n_bins"]["default"] == 2000
+    assert p["tokens"]["properties"]["length"]["default"] == 2048
+    m = {k: v["default"] for k, v in p["model"]["properties"].items()}
+    assert m == {"n_layer": 6, "n_head": 4, "n_embd": 200, "n_inner": 800, "dropout": 0.05}
+
+
+def test_unknown_key_is_rejected():
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["tokens"]["lenght"] = 100
+    with pytest.raises(jsonschema.ValidationError, match="'lenght' was unexpected"):
+        jsonschema.validate(cfg, SCHEMA)

@@ -1,0 +1,258 @@
+"""End-to-end Snakemake runs on the bundled real demo data, and bad-input runs.
+
+The full run uses a reduced config (tiny model, short sequences, 20 properties)
+so it takes about two minutes on 2 cores; the data path (QC, Binning-By-Gene,
+vocabulary) is the same as the default demo's.
+"""
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+pytestmark = pytest.mark.e2e
+
+
+def _config(**overrides) -> dict:
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for ds in cfg["datasets"]:
+        ds["path"] = str(REPO / ds["path"])
+    for key in ("gene_table", "orthologs"):
+        cfg["annotation"][key] = str(REPO / cfg["annotation"][key])
+    cfg["annotation"]["gene_sets"] = [str(REPO / p) for p in cfg["annotation"]["gene_sets"]]
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            cfg[section].update(values)
+        else:
+            cfg[section] = values
+    return cfg
+
+
+def _snakemake(workdir: Path, cfg: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    (workdir / "test_config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
+           str(workdir / "test_config.yaml"), "-c2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+SMALL = dict(
+    run_name="e2e",
+    tokens={"length": 64},
+    model={"n_layer": 1, "n_head": 2, "n_embd": 16, "n_inner": 32},
+    train={"epochs": 2, "batch_size": 16},
+    sweep={"max_properties": 20},
+    species={"epochs": 2},
+)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    _snakemake(workdir, _config(**copy.deepcopy(SMALL)))
+    return workdir, workdir / "results" / "e2e"
+
+
+def test_qc_drops_gtex_chr21_with_reason(demo_run):
+    _, res = demo_run
+    qc = pd.read_parquet(res / "qc" / "samples.parquet")
+    assert list(qc.columns[:5]) == ["sample_id", "dataset", "series_id", "total_counts", "detected_genes"]
+    assert {"singlecell_probability", "passed", "reason"} <= set(qc.columns)
+    assert len(qc) == 123 and qc["passed"].sum() == 93
+    by = qc.groupby("series_id")["passed"].agg(["sum", "count"]).to_dict("index")
+    assert by == {"airway_GSE52778": {"sum": 8, "count": 8}, "geuvadis_lcl": {"sum": 85, "count": 85},
+                  "gtex_lung_chr21": {"sum": 0, "count": 30}}
+    gtex = qc[qc["series_id"] == "gtex_lung_chr21"]
+    assert (gtex["detected_genes"] < 2000).all()
+    assert set(gtex["reason"]) == {"total_counts < 1000000; detected_genes <= 2000"}
+    assert qc.loc[qc["passed"], "reason"].isna().all()
+    assert (res / "qc" / "qc.png").stat().st_size > 10_000
+
+
+def test_vocab_and_tokens(demo_run):
+    _, res = demo_run
+    vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
+    assert list(vocab.columns) == ["token_id", "token", "ensembl_id", "symbol", "biotype", "species"]
+    assert vocab["token"].head(3).tolist() == ["<pad>", "<mask>", "<cls>"]
+    assert vocab["token_id"].tolist() == list(range(len(vocab)))
+    genes = vocab.iloc[3:]
+    assert genes["biotype"].value_counts().to_dict() == {"protein_coding": 12547, "lncRNA": 622}
+    assert (genes["species"] == "human").all() and genes["token"].str.startswith("ENSG").all()
+    index = pd.read_parquet(res / "tokens" / "index.parquet")
+    assert (index["split"] == "validation").sum() == 9 and (index["n_tokens"] == 64).all()
+    shard = np.load(res / "tokens" / "shards" / "genes_00000.npy")
+    assert shard.shape == (93, 64) and shard.min() >= 3
+    assert all(len(set(row)) == 64 for row in shard)  # distinct genes in every sequence
+    ref = res / "normalize" / "bin_reference.h5"
+    assert ref.exists()
+
+
+def test_embeddings_contract(demo_run):
+    _, res = demo_run
+    lines = (res / "embeddings" / "gpt.w2v.txt").read_text().splitlines()
+    assert lines[0] == "13169 16"
+    assert len(lines) == 13170 and len(lines[1].split()) == 17
+    table = pq.read_table(res / "embeddings" / "gpt.parquet")
+    assert table.column_names == ["token", "ensembl_id", "symbol", "biotype", "species", "embedding"]
+    etype = table.schema.field("embedding").type
+    assert pa.types.is_list(etype) and etype.value_type == pa.float32()
+    assert len(table.column("embedding")[0]) == 16
+    assert table.num_rows == 13169
+
+
+def test_sweep_lncrna_species_and_summary(demo_run):
+    workdir, res = demo_run
+    auc = pd.read_parquet(res / "sweep" / "gpt" / "auc.parquet")
+    assert list(auc.columns) == ["source", "term_id", "term_name", "n_positive", "auc", "average_precision"]
+    assert len(auc) == 20 and auc["auc"].between(0, 1).all() and auc["n_positive"].between(10, 500).all()
+    pred = pd.read_parquet(res / "lncrna" / "gpt" / "predictions.parquet")
+    assert list(pred.columns) == ["ensembl_id", "symbol", "source", "term_id", "probability"]
+    assert len(pred) == 622 * 20 and pred["probability"].between(0, 1).all()
+    ranks = pd.read_parquet(res / "species" / "gpt" / "ortholog_ranks.parquet")
+    assert list(ranks.columns) == ["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine"]
+    assert set(ranks["split"]) == {"train", "test"} and ranks["rank"].min() >= 1
+    assert len(ranks) > 10_000 and ranks["mouse_ensembl_id"].str.startswith("ENSMUSG").all()
+    pseudo_vocab = pd.read_csv(res / "species" / "pseudo_species" / "tokens" / "vocab.tsv", sep="\t",
+                               keep_default_na=False)
+    assert pseudo_vocab.loc[pseudo_vocab["species"] == "mouse", "token"].str.startswith("m_ENSMUSG").all()
+    summary = json.loads((res / "summary.json").read_text())
+    assert {"qc", "vocab", "train", "sweep", "lncrna", "species"} <= set(summary)
+    assert summary["qc"] == {"samples": 123, "passed": 93, "failed": 30,
+                             "failure_reasons": {"total_counts < 1000000": 30, "detected_genes <= 2000": 30},
+                             "passed_by_series": {"airway_GSE52778": 8, "geuvadis_lcl": 85, "gtex_lung_chr21": 0}}
+    assert summary["vocab"]["size"] == 13172
+    assert summary["lncrna"]["gpt"]["predictions"] == 622 * 20
+    assert summary["train"]["gpt"]["epochs"] == 2 and summary["train"]["gpt"]["final_val_loss"] > 0
+    assert 0 <= summary["species"]["gpt"]["pseudo_species_test"]["top10"] <= 1
+    ingest = summary["ingest"][0]["genes"]
+    assert ingest["genes_in_source"] == 52_469 and ingest["matched"] == 52_469
+
+
+def test_rerun_has_nothing_to_do_and_report_builds(demo_run):
+    workdir, res = demo_run
+    cfg = _config(**copy.deepcopy(SMALL))
+    proc = _snakemake(workdir, cfg, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    _snakemake(workdir, cfg, "--report", str(res / "report.html"))
+    html = (res / "report.html").read_text(errors="ignore")
+    assert len(html) > 100_000 and "qc.png" in html
+
+
+# ---------------------------------------------------------------------------
+# bad input: the run stops with a message naming the file or key, and leaves
+# no output that looks finished
+# ---------------------------------------------------------------------------
+
+def _qc_target(workdir: Path) -> list[str]:
+    return ["results/e2e/qc/samples.parquet"]  # relative to the working directory (-d)
+
+
+def _assert_fails(workdir: Path, cfg: dict, *messages: str) -> str:
+    proc = _snakemake(workdir, cfg, *_qc_target(workdir), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    for m in messages:
+        assert m in out, f"{m!r} not in output:\n{out[-4000:]}"
+    assert not (workdir / "results" / "e2e" / "qc" / "samples.parquet").exists()
+    ingest = workdir / "results" / "e2e" / "ingest"
+    leftovers = [p.name for p in ingest.glob("*")] if ingest.exists() else []
+    assert not [p for p in leftovers if p.endswith(".h5") and (ingest / p.replace(".h5", ".json")).exists() is False]
+    return out
+
+
+def _dataset(path: Path, fmt: str) -> list[dict]:
+    return [{"name": "bad", "path": str(path), "format": fmt, "species": "human"}]
+
+
+def test_missing_hdf5(tmp_path):
+    _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(tmp_path / "absent.h5", "archs4")),
+                  "absent.h5")
+
+
+def test_corrupt_hdf5(tmp_path):
+    bad = tmp_path / "corrupt.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00garbage" * 200)
+    out = _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(bad, "archs4")),
+                        "corrupt.h5: not a readable HDF5 file")
+    assert not (tmp_path / "results" / "e2e" / "ingest" / "bad.h5").exists(), out
+
+
+def test_negative_and_fractional_counts(tmp_path):
+    neg = tmp_path / "neg.tsv.gz"
+    with gzip.open(neg, "wt") as fh:
+        fh.write("gene\tS1\tS2\nENSG00000000003\t5\t-2\n")
+    _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(neg, "table")),
+                  "neg.tsv.gz: counts contain negative values")
+    frac = tmp_path / "frac.csv"
+    frac.write_text("gene,S1\nENSG00000000003,2.5\n")
+    _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(frac, "table")),
+                  "frac.csv: counts must be whole numbers")
+
+
+def test_gene_ids_matching_nothing(tmp_path):
+    t = tmp_path / "mouse_ids.tsv"
+    t.write_text("gene\tS1\nENSMUSG00000000001\t5\nFOO\t3\n")
+    _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(t, "table")),
+                  "mouse_ids.tsv: none of its 2 gene ids match the annotation")
+
+
+def test_unknown_config_key(tmp_path):
+    cfg = _config(run_name="e2e")
+    cfg["qc"]["min_total_count"] = 5  # typo of min_total_counts
+    _assert_fails(tmp_path, cfg, "min_total_count", "was unexpected")
+
+
+def test_qc_that_passes_no_sample(tmp_path):
+    out = _assert_fails(tmp_path, _config(run_name="e2e", qc={"min_total_counts": 10**12}),
+                        "0 of 123 samples passed QC: 123 total_counts < 1000000000000, 30 detected_genes <= 2000")
+    assert "Traceback" not in out.split("0 of 123 samples passed QC")[0][-300:]
+
+
+# ---------------------------------------------------------------------------
+# workflow hygiene
+# ---------------------------------------------------------------------------
+
+def _job_counts(text: str) -> dict[str, int]:
+    block = text.split("Job stats:")[1].split("total")[0]
+    rows = [line.split() for line in block.splitlines()[3:] if line.strip()]
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_slurm_profile_plans_the_same_jobs(tmp_path):
+    """Dry runs with the local and the Slurm profile schedule the same jobs.
+
+    The Slurm profile turns conda on for clusters; conda is not installed on the
+    development machines, so the test uses a copy without that one line.
+    """
+    profile = tmp_path / "slurm"
+    shutil.copytree(REPO / "profiles" / "slurm", profile)
+    text = (profile / "config.yaml").read_text()
+    (profile / "config.yaml").write_text(text.replace("software-deployment-method: conda", ""))
+    common = ["-n", "-F", "--nolock", "--config", "run_name=dryrun_test"]
+    local = subprocess.run([*SNAKEMAKE, *common, "-c2"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    slurm = subprocess.run([*SNAKEMAKE, *common, "--profile", str(profile)], cwd=REPO, capture_output=True,
+                           text=True, timeout=300)
+    assert local.returncode == 0, local.stderr[-3000:]
+    assert slurm.returncode == 0, slurm.stderr[-3000:]
+    a, b = _job_counts(local.stdout + local.stderr), _job_counts(slurm.stdout + slurm.stderr)
+    assert a == b and a["train_model"] == 2 and a["ingest_counts"] == 1
