@@ -121,3 +121,9 @@ def test_write_read_matrix_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.matrix, m)
     assert back.genes["ensembl_id"].tolist() == ["a", "b", "c"]
     assert back.samples["x"].tolist() == [1, 2] and back.attrs["method"] == "binning"
+
+
+def test_read_archs4_missing_ensembl_id_falls_back_to_symbol(tmp_path):
+    path = write_archs4(tmp_path / "a.h5", COUNTS, genes=["ENSG01", "", "ENSG03"], symbols=["A", "B", "C"],
+                        samples=list("abcde"))
+    assert list(io.read_archs4(path, progress=False).gene_ids) == ["ENSG01", "B", "ENSG03"]

@@ -51,8 +51,8 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     first = None
     for _ in range(30):
         _, loss = m(x[:, :-1], x[:, 1:])
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.2 * first
+    assert loss.item() < 0.2 * first

@@ -150,6 +150,9 @@ def read_archs4(
         ens = _field(genes, ARCHS4_GENE_FIELDS["ensembl_id"], str(path), required=False)
         sym = _field(genes, ARCHS4_GENE_FIELDS["symbol"], str(path), required=ens is None)
         gene_ids = ens if ens is not None else sym
+        if ens is not None and sym is not None and len(sym) == len(ens):
+            # genes without an Ensembl id in the file fall back to their symbol
+            gene_ids = np.where(np.asarray(ens, dtype=object) == "", np.asarray(sym, dtype=object), ens)
         sample_ids = _field(samples, ARCHS4_SAMPLE_FIELDS["sample_id"], str(path), required=True)
         series = _field(samples, ARCHS4_SAMPLE_FIELDS["series_id"], str(path), required=False)
         scp = _field(samples, ARCHS4_SAMPLE_FIELDS["singlecell_probability"], str(path), required=False)

@@ -391,6 +391,49 @@ def make_pseudo_species_corpus(
 
 
 # ---------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------
+
+def train_model(
+    *,
+    shards: PathLike,
+    index: PathLike,
+    vocab: PathLike,
+    model: dict[str, Any],
+    block_size: int,
+    train: dict[str, Any],
+    epochs: int,
+    seed: int,
+    threads: int,
+    title: str,
+    out_checkpoint: PathLike,
+    out_metrics: PathLike,
+    out_summary: PathLike,
+    out_plot: PathLike,
+) -> dict[str, Any]:
+    """Train the GPT on a token corpus and plot its loss curve.
+
+    ``model`` holds the :class:`generain.model.GPTConfig` shape (config key
+    ``model``), ``train`` the config key ``train``; see
+    :func:`generain.training.train_gpt` for the outputs.
+    """
+    from .training import train_gpt
+
+    vocab_size = len(tokenize.read_vocab(vocab))
+    summary = train_gpt(
+        shard_dir=shards, index_path=index, vocab_size=vocab_size, checkpoint_path=out_checkpoint,
+        metrics_path=out_metrics, summary_path=out_summary, model={**model, "block_size": block_size},
+        epochs=epochs, batch_size=train["batch_size"], accumulate_grad_batches=train["accumulate_grad_batches"],
+        max_lr=train["max_lr"], div_factor=train["div_factor"], pct_start=train["pct_start"],
+        weight_decay=train["weight_decay"], gradient_clip_val=train["gradient_clip_val"], seed=seed,
+        accelerator=train["accelerator"], devices=train["devices"], precision=train["precision"],
+        threads=threads, progress_bar=train["progress_bar"],
+    )
+    plots.loss_plot(pd.read_csv(out_metrics), out_plot, title=title, vocab_size=vocab_size)
+    return summary
+
+
+# ---------------------------------------------------------------------------
 # embeddings, sweep, lncRNA, species
 # ---------------------------------------------------------------------------
 

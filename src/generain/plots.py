@@ -41,9 +41,11 @@ def qc_plot(qc: pd.DataFrame, path: str | os.PathLike[str], *, min_total_counts:
     _save(fig, path)
 
 
-def loss_plot(metrics: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
-    """Train and validation loss per epoch."""
+def loss_plot(metrics: pd.DataFrame, path: str | os.PathLike[str], *, title: str, vocab_size: int | None = None) -> None:
+    """Train and validation loss per epoch; with ``vocab_size``, the loss of a uniform guess, ln(V)."""
     fig, ax = plt.subplots(figsize=(6, 4))
+    if vocab_size:
+        ax.axhline(np.log(vocab_size), color="grey", ls="--", lw=1, label=f"uniform guess, ln({vocab_size})")
     for col in ("train_loss", "val_loss"):
         if col in metrics and metrics[col].notna().any():
             ax.plot(metrics["epoch"], metrics[col], marker="o", ms=3, label=col.replace("_", " "))
