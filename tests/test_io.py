@@ -127,3 +127,14 @@ def test_read_archs4_missing_ensembl_id_falls_back_to_symbol(tmp_path):
     path = write_archs4(tmp_path / "a.h5", COUNTS, genes=["ENSG01", "", "ENSG03"], symbols=["A", "B", "C"],
                         samples=list("abcde"))
     assert list(io.read_archs4(path, progress=False).gene_ids) == ["ENSG01", "B", "ENSG03"]
+
+
+def test_read_count_table_duplicated_header_and_htseq_rows(tmp_path):
+    dup = tmp_path / "dup.tsv"
+    dup.write_text("gene\tS1\tS1\nENSG01\t5\t1\n")
+    with pytest.raises(InputError, match=r"dup\.tsv: duplicated sample ids in the header: \['S1'\]"):
+        io.read_count_table(dup)
+    ht = tmp_path / "htseq.tsv"
+    ht.write_text("gene\tS1\nENSG01\t5\n__no_feature\t100\n__ambiguous\t7\n")
+    cm = io.read_count_table(ht)
+    assert list(cm.gene_ids) == ["ENSG01"] and cm.counts.tolist() == [[5]]

@@ -1,6 +1,7 @@
 """The GPT model: shapes, causality, loss over non-padding positions only, training step."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -56,3 +57,28 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.2 * first
+
+
+def test_optimizer_groups_and_per_step_schedule():
+    from generain.training import GPTModule
+
+    mod = GPTModule(dict(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=8, n_inner=16),
+                    dict(max_lr=1e-3, div_factor=5, pct_start=0.2, weight_decay=0.01, total_steps=10))
+    conf = mod.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]
+    assert sched["interval"] == "step"
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    names = {id(p): n for n, p in mod.model.named_parameters()}
+    assert sorted(names[id(p)] for p in no_decay["params"]) == sorted(
+        n for n, p in mod.model.named_parameters() if n.endswith("bias") or ".ln_" in n or n.startswith("ln_"))
+    assert all(p.ndim == 2 for p in decay["params"])
+    # OneCycle: starts at max_lr / div_factor and peaks at max_lr at step pct_start * total_steps - 1 = 1
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched["scheduler"].step()
+    assert lrs[0] == pytest.approx(2e-4)
+    assert lrs[1] == pytest.approx(1e-3) and lrs.index(max(lrs)) == 1
+    assert lrs[-1] < 1e-6

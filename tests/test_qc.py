@@ -23,6 +23,8 @@ def test_each_reason_and_boundaries():
         detected=[2_001, 5_000, 2_000, 3_000, 100, 3_000],
         scp=[0.49, 0.0, 0.0, 0.5, 0.9, np.nan],
     )
+    assert list(t.columns) == ["sample_id", "dataset", "total_counts", "detected_genes", "singlecell_probability",
+                               "passed", "reason", "series_id"]
     assert t["passed"].tolist() == [True, False, False, False, False, True]
     assert t["reason"].tolist() == [
         None,

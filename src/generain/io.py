@@ -243,15 +243,22 @@ def read_count_table(path: str | os.PathLike[str], *, sep: str | None = None) ->
         sep = "," if ".csv" in path.suffixes else "\t"
     try:
         df = pd.read_csv(path, sep=sep, index_col=0)
+        raw_header = pd.read_csv(path, sep=sep, header=None, nrows=1).iloc[0, 1:].astype(str).tolist()
     except Exception as exc:  # pandas raises many types for bad files
         raise InputError(f"{path}: cannot parse as a {sep!r}-separated count table ({exc})") from exc
+    dups = sorted({h for h in raw_header if raw_header.count(h) > 1})
+    if dups:
+        raise InputError(f"{path}: duplicated sample ids in the header: {dups[:5]}")
+    summary_rows = df.index.astype(str).str.startswith("__")
+    if summary_rows.any():  # HTSeq-count's __no_feature, __ambiguous, ... are not genes
+        log.info("%s: dropping %d summary rows (%s)", path, int(summary_rows.sum()),
+                 ", ".join(df.index[summary_rows].astype(str)[:5]))
+        df = df.loc[~summary_rows]
     if df.shape[1] == 0:
         raise InputError(f"{path}: no sample columns found (separator {sep!r})")
     non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric:
         raise InputError(f"{path}: sample columns are not numeric: {', '.join(map(str, non_numeric[:5]))}")
-    if df.columns.duplicated().any():
-        raise InputError(f"{path}: duplicated sample ids: {sorted(set(df.columns[df.columns.duplicated()]))[:5]}")
     counts = _check_counts(df.to_numpy(), path)
     return CountMatrix(
         counts=counts,

@@ -137,7 +137,8 @@ def qc_samples(
     log.info(qc.failure_summary(table))
     for (ds, series), sub in table.groupby(["dataset", "series_id"]):
         log.info("  %s/%s: %d of %d passed", ds, series, int(sub["passed"].sum()), len(sub))
-    write_parquet(pa.Table.from_pandas(table, preserve_index=False), out_table)
+    write_parquet(pa.Table.from_pandas(table[list(qc.QC_COLUMNS)], schema=qc.QC_SCHEMA, preserve_index=False),
+                  out_table)
     plots.qc_plot(table, out_plot, min_total_counts=criteria.min_total_counts,
                   min_detected_genes=criteria.min_detected_genes)
     return table
@@ -182,9 +183,10 @@ def normalize_counts(
 
     Steps (GeneRAIN, Methods "Data preprocessing"): merge passing samples of
     all datasets (genes missing from a dataset are zero there); CP10M using
-    each sample's total counts from QC; log10(x + 1); among rows sharing a
-    ``deduplicate_by`` key keep the highest mean; keep genes whose biotype is
-    in ``biotypes`` and whose mean log10(CP10M+1) over samples is > ``min_mean``.
+    each sample's total counts from QC; log10(x + 1); keep genes whose biotype
+    is in ``biotypes``; among those, rows sharing a ``deduplicate_by`` key keep
+    the highest mean; keep genes whose mean log10(CP10M+1) over samples is
+    > ``min_mean``.
 
     Outputs: ``out_matrix`` float32 (n_kept_genes, n_samples) log10(CP10M+1)
     with gene columns ensembl_id, symbol, biotype, mean and sample columns
@@ -205,12 +207,14 @@ def normalize_counts(
     del counts
     genes["mean"] = values.mean(axis=1)
     reason = np.full(len(genes), "", dtype=object)
-    keys = genes[deduplicate_by].fillna("").to_numpy(dtype=object)
-    keep_rows = normalize.collapse_duplicates(values, keys)
-    dup = np.ones(len(genes), dtype=bool)
-    dup[keep_rows] = False
-    reason[dup] = f"duplicate {deduplicate_by} with a lower mean"
-    reason[(reason == "") & ~genes["biotype"].isin(list(biotypes)).to_numpy()] = "biotype not in vocabulary biotypes"
+    allowed = genes["biotype"].isin(list(biotypes)).to_numpy()
+    reason[~allowed] = "biotype not in vocabulary biotypes"
+    # duplicates compete only among genes of the allowed biotypes
+    rows = np.flatnonzero(allowed)
+    keys = genes[deduplicate_by].fillna("").to_numpy(dtype=object)[rows]
+    dup = np.ones(len(rows), dtype=bool)
+    dup[normalize.collapse_duplicates(values[rows], keys)] = False
+    reason[rows[dup]] = f"duplicate {deduplicate_by} with a lower mean"
     reason[(reason == "") & ~(genes["mean"].to_numpy() > min_mean)] = f"mean log10(CP10M+1) <= {min_mean:g}"
     kept = reason == ""
     genes["kept"] = kept
@@ -271,6 +275,9 @@ def transform_expression(
     with timed(f"{method} of {m.matrix.shape[0]} genes x {m.matrix.shape[1]} samples"):
         if method == "binning" and reference:
             ref = load_bin_reference(reference)
+            if ref.n_bins != n_bins:
+                raise InputError(f"{reference}: the reference has {ref.n_bins} bins but normalization.n_bins "
+                                 f"is {n_bins}; set them equal")
             scores, rows = normalize.apply_bin_reference(m.matrix, genes["ensembl_id"].to_numpy(), ref)
             genes = genes.iloc[rows].reset_index(drop=True)
         else:
@@ -481,6 +488,9 @@ def sweep_properties(
     term_name, n_positive, auc, average_precision), ``out_catalogue`` (every
     gene set, kept or not and why), ``out_plot`` (AUC per source).
     """
+    if min_genes < folds:
+        raise InputError(f"config sweep.min_genes ({min_genes}) must be at least sweep.folds ({folds}): "
+                         "every fold needs a member of the gene set")
     table = embed.read_embeddings(embedding)
     pc, _ = _split_embedding(table)
     sets = _read_gene_sets(gene_sets)
@@ -535,6 +545,7 @@ def compare_species(
     seed: int,
     model_name: str,
     out_embedding: PathLike,
+    out_w2v: PathLike,
     out_ranks: PathLike,
     out_ranks_shuffled: PathLike,
     out_summary: PathLike,
@@ -550,7 +561,7 @@ def compare_species(
 
     v = tokenize.read_vocab(vocab)
     table = embed.gene_embedding_table(v, load_gpt(checkpoint).gene_embedding().numpy())
-    embed.write_embeddings(table, w2v_path=Path(out_embedding).with_suffix(".w2v.txt"), parquet_path=out_embedding)
+    embed.write_embeddings(table, w2v_path=out_w2v, parquet_path=out_embedding)
     orth = annotation.read_orthologs(orthologs)
     ranks = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed)
     null = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed, shuffle=True)

@@ -13,13 +13,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .utils import InputError
 
 QC_COLUMNS = (
-    "sample_id", "dataset", "series_id", "total_counts", "detected_genes",
-    "singlecell_probability", "passed", "reason",
+    "sample_id", "dataset", "total_counts", "detected_genes",
+    "singlecell_probability", "passed", "reason", "series_id",
 )
+"""Columns of qc/samples.parquet: the output contract's, then series_id (the source study)."""
+
+QC_SCHEMA = pa.schema([
+    ("sample_id", pa.string()), ("dataset", pa.string()), ("total_counts", pa.int64()),
+    ("detected_genes", pa.int64()), ("singlecell_probability", pa.float64()), ("passed", pa.bool_()),
+    ("reason", pa.string()), ("series_id", pa.string()),
+])
 
 
 @dataclass(frozen=True)
@@ -91,12 +99,12 @@ def evaluate_samples(
     return pd.DataFrame({
         "sample_id": np.asarray(sample_ids, dtype=object),
         "dataset": np.asarray(dataset, dtype=object),
-        "series_id": np.asarray(series_id, dtype=object),
         "total_counts": np.asarray(total_counts, dtype=np.int64),
         "detected_genes": np.asarray(detected_genes, dtype=np.int64),
         "singlecell_probability": scp,
         "passed": passed,
         "reason": pd.Series(reasons, dtype=object),
+        "series_id": np.asarray(series_id, dtype=object),
     })
 
 

@@ -67,7 +67,9 @@ def ortholog_ranks(
     Rows are L2-normalised; the orthogonal map R minimises
     ||M[train] R - H[train]||_F (scipy.linalg.orthogonal_procrustes). For each
     pair (h, m), all mouse genes are scored by cosine to human gene h after
-    alignment; the rank of m is 1 + the number of mouse genes scored higher.
+    alignment; the rank of m is the number of mouse genes scored at least as
+    high as m (m included), so ties count against the pair and a degenerate
+    embedding (all cosines equal) ranks last, not first.
 
     Parameters
     ----------
@@ -94,7 +96,7 @@ def ortholog_ranks(
     m_aligned = _unit(m @ r)
     sims = h[pairs[:, 0]] @ m_aligned.T  # (n_pairs, n_mouse)
     true = sims[np.arange(len(pairs)), pairs[:, 1]]
-    rank = 1 + (sims > true[:, None]).sum(axis=1)
+    rank = (sims >= true[:, None]).sum(axis=1)
     return rank.astype(np.int64), true.astype(np.float32)
 
 

@@ -212,6 +212,8 @@ def train_gpt(
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:  # under DDP only rank 0 writes the outputs
+        return {}
     raw = pd.read_csv(Path(logger.log_dir) / "metrics.csv")
     per_epoch = raw.groupby("epoch").agg(step=("step", "max"), train_loss=("train_loss_epoch", "max"),
                                          val_loss=("val_loss", "max")).reset_index()
