@@ -14,9 +14,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anndata as ad
 import h5py
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from .utils import InputError, atomic_path
@@ -287,9 +289,6 @@ def read_h5ad(path: str | os.PathLike[str], *, gene_id_column: str | None = None
     InputError
         Missing/unreadable file, missing column, invalid counts.
     """
-    import anndata as ad
-    import scipy.sparse as sp
-
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
