@@ -291,12 +291,24 @@ def gene_scores(values: np.ndarray, method: Method, *, n_bins: int = 2000) -> tu
         exclude unexpressed genes; zscore ranks every gene by |z|.
     """
     if method == "binning":
-        bins = bin_by_gene(values, n_bins=n_bins)
-        return bins, bins > 1
-    if method == "zscore":
-        z = zscore_by_gene(values)
-        return np.abs(z), np.ones_like(z, dtype=bool)
+        scores: np.ndarray = bin_by_gene(values, n_bins=n_bins)
+    elif method == "zscore":
+        scores = np.abs(zscore_by_gene(values))
+    elif method == "rank_value":
+        scores = rank_value_scores(values)
+    else:
+        raise ValueError(f"unknown normalization method {method!r}")
+    return scores, eligible_mask(scores, method)
+
+
+def eligible_mask(scores: np.ndarray, method: str) -> np.ndarray:
+    """Genes that may become tokens, from their scores: bool, same shape as ``scores``.
+
+    Expressed genes for binning (bin > 1) and rank_value (score > 0); every
+    gene for zscore.
+    """
+    if method == "binning":
+        return scores > 1
     if method == "rank_value":
-        s = rank_value_scores(values)
-        return s, s > 0
-    raise ValueError(f"unknown normalization method {method!r}")
+        return scores > 0
+    return np.ones(scores.shape, dtype=bool)

@@ -287,15 +287,6 @@ def transform_expression(
                     attrs={"method": method, "n_bins": n_bins})
 
 
-def eligible_mask(scores: np.ndarray, method: str) -> np.ndarray:
-    """Genes that may become tokens: expressed ones (binning, rank_value) or all (zscore)."""
-    if method == "binning":
-        return scores > 1
-    if method == "rank_value":
-        return scores > 0
-    return np.ones(scores.shape, dtype=bool)
-
-
 # ---------------------------------------------------------------------------
 # tokenize
 # ---------------------------------------------------------------------------
@@ -322,7 +313,7 @@ def tokenize_corpus(
     token_ids = vocab["token_id"].to_numpy()[len(vocab) - len(genes):]
     method = str(s.attrs["method"])
     with timed(f"tokenize {s.matrix.shape[1]} samples (length {length})"):
-        gt, et, nt = tokenize.tokenize_samples(s.matrix, eligible_mask(s.matrix, method), log_values, token_ids,
+        gt, et, nt = tokenize.tokenize_samples(s.matrix, normalize.eligible_mask(s.matrix, method), log_values, token_ids,
                                                length=length)
     split = tokenize.split_samples(len(s.samples), validation_fraction=validation_fraction, seed=seed)
     tokenize.write_token_shards(out_shards, out_index, sample_ids=s.samples["sample_id"].to_numpy(),
@@ -379,8 +370,8 @@ def make_pseudo_species_corpus(
     parts = []
     for half, rows, ids in ((~second, np.arange(n_h), ids_h), (second, np.flatnonzero(has_orth), ids_m)):
         vals = m.matrix[np.ix_(rows, np.flatnonzero(half))]
-        sc, _ = normalize.gene_scores(vals, method, n_bins=n_bins)  # type: ignore[arg-type]
-        parts.append(tokenize.tokenize_samples(sc, eligible_mask(sc, method), vals, ids, length=length))
+        sc, ok = normalize.gene_scores(vals, method, n_bins=n_bins)  # type: ignore[arg-type]
+        parts.append(tokenize.tokenize_samples(sc, ok, vals, ids, length=length))
     gt = np.concatenate([parts[0][0], parts[1][0]])
     et = np.concatenate([parts[0][1], parts[1][1]])
     nt = np.concatenate([parts[0][2], parts[1][2]])
