@@ -83,7 +83,7 @@ class CountMatrix:
         return self.counts.shape  # type: ignore[return-value]
 
 
-def _decode(values: np.ndarray) -> np.ndarray:
+def decode_strings(values: np.ndarray) -> np.ndarray:
     """HDF5 strings (bytes or str) -> object array of str."""
     if values.dtype.kind == "S" or (values.dtype == object and len(values) and isinstance(values[0], bytes)):
         return np.array([v.decode("utf-8") for v in values], dtype=object)
@@ -93,7 +93,7 @@ def _decode(values: np.ndarray) -> np.ndarray:
 def _field(group: h5py.Group, names: tuple[str, ...], path: str, *, required: bool) -> np.ndarray | None:
     for name in names:
         if name in group:
-            return _decode(group[name][()]) if group[name].dtype.kind in "SOU" else group[name][()]
+            return decode_strings(group[name][()]) if group[name].dtype.kind in "SOU" else group[name][()]
     if required:
         raise InputError(f"{path}: ARCHS4 file has none of {', '.join(group.name + '/' + n for n in names)}")
     return None
@@ -366,9 +366,16 @@ def read_matrix(path: str | os.PathLike[str]) -> Matrix:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     with h5py.File(path, "r") as h5:
-        frames = {}
-        for group in ("genes", "samples"):
-            frames[group] = pd.DataFrame(
-                {k: (_decode(v[()]) if v.dtype.kind in "SOU" else v[()]) for k, v in h5[group].items()}
-            )
-        return Matrix(h5["matrix"][()], frames["genes"], frames["samples"], dict(h5.attrs))
+        return Matrix(h5["matrix"][()], _group_frame(h5["genes"]), _group_frame(h5["samples"]), dict(h5.attrs))
+
+
+def _group_frame(group: h5py.Group) -> pd.DataFrame:
+    return pd.DataFrame({k: (decode_strings(v[()]) if v.dtype.kind in "SOU" else v[()]) for k, v in group.items()})
+
+
+def read_samples(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The sample table and file attributes of a :func:`write_matrix` file, without the matrix."""
+    if not Path(path).exists():
+        raise InputError(f"{path}: file not found")
+    with h5py.File(path, "r") as h5:
+        return _group_frame(h5["samples"]), dict(h5.attrs)

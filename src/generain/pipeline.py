@@ -92,12 +92,6 @@ def refresh_gene_table(*, snapshot: PathLike, out_genes: PathLike, query: Any = 
     return int(found.sum())
 
 
-def _read_samples(path: PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
-    with h5py.File(path, "r") as h5:
-        cols = {k: (io._decode(v[()]) if v.dtype.kind in "SOU" else v[()]) for k, v in h5["samples"].items()}
-        return pd.DataFrame(cols), dict(h5.attrs)
-
-
 # ---------------------------------------------------------------------------
 # qc
 # ---------------------------------------------------------------------------
@@ -122,7 +116,7 @@ def qc_samples(
     """
     frames = []
     for path in matrices:
-        s, attrs = _read_samples(path)
+        s, attrs = io.read_samples(path)
         frames.append(qc.evaluate_samples(
             sample_ids=s["sample_id"].to_numpy(), dataset=np.full(len(s), attrs["dataset"], dtype=object),
             series_id=s["series_id"].to_numpy(), total_counts=s["total_counts"].to_numpy(),
@@ -257,7 +251,7 @@ def load_bin_reference(path: PathLike) -> normalize.BinReference:
     if not Path(path).exists():
         raise InputError(f"{path}: binning reference not found")
     with h5py.File(path, "r") as h5:
-        return normalize.BinReference(io._decode(h5["gene_ids"][()]), h5["values"][()],
+        return normalize.BinReference(io.decode_strings(h5["gene_ids"][()]), h5["values"][()],
                                       int(h5.attrs["n_bins"]), int(h5.attrs["n_training_samples"]))
 
 

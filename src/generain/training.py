@@ -166,7 +166,7 @@ def train_gpt(
     vocab_size : int
         Number of tokens including the 3 special tokens.
     checkpoint_path : path-like
-        Output: ``torch.save`` of {"model_config", "state_dict", "summary"}.
+        Output: ``torch.save`` of {"model_config", "state_dict"}.
     metrics_path : path-like
         Output CSV: epoch, step, train_loss, val_loss (one row per epoch).
     summary_path : path-like
@@ -231,8 +231,7 @@ def train_gpt(
     with atomic_path(metrics_path) as tmp:
         per_epoch.to_csv(tmp, index=False)
     with atomic_path(checkpoint_path) as tmp:
-        torch.save({"model_config": module.model.cfg.to_dict(), "state_dict": module.model.state_dict(),
-                    "summary": summary}, tmp)
+        torch.save({"model_config": module.model.cfg.to_dict(), "state_dict": module.model.state_dict()}, tmp)
     write_json(summary, summary_path)
     log.info("trained %d steps in %.1f s; final val_loss %s", summary["steps"], seconds, summary["final_val_loss"])
     return summary
