@@ -17,7 +17,7 @@ if len(DATASETS) != len(config["datasets"]):
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "NONE",
-    model="|".join(MODELS),
+    model="|".join(sorted(set(MODELS) | set(config["species"]["models"]))),
     corpus="main|pseudo_species",
 
 
@@ -46,11 +46,24 @@ def corpus_species(wildcards):
     return species.pop()
 
 
+def train_resources():
+    """Slurm resources of the train rule from config train: devices x num_nodes ranks."""
+    t = config["train"]
+    ranks = t["devices"] * t["num_nodes"]
+    res = {"nodes": t["num_nodes"]}
+    if t["accelerator"] == "gpu":
+        res.update(gpu=ranks, tasks_per_gpu=1)
+    else:
+        res["tasks"] = ranks
+    return res
+
+
 def species_outputs():
     if not config["species"]["enabled"]:
         return {}
     return {
-        m: os.path.join(RESULTS, "species", m, "summary.tsv") for m in MODELS
+        m: os.path.join(RESULTS, "species", m, "summary.tsv")
+        for m in config["species"]["models"]
     }
 
 
@@ -69,6 +82,6 @@ def final_outputs():
             os.path.join(RESULTS, "sweep", m, "auc.parquet"),
             os.path.join(RESULTS, "lncrna", m, "predictions.parquet"),
         ]
-        if config["species"]["enabled"]:
-            out.append(os.path.join(RESULTS, "species", m, "ortholog_ranks.parquet"))
+    for m in species_outputs():
+        out.append(os.path.join(RESULTS, "species", m, "ortholog_ranks.parquet"))
     return out

@@ -18,8 +18,9 @@ rule train_model:
             subcategory="{corpus}",
         ),
     params:
+        model_type=lambda wc: wc.model,
         model=config["model"],
-        block_size=config["tokens"]["length"],
+        length=config["tokens"]["length"],
         train=config["train"],
         epochs=lambda wc: (
             config["species"]["epochs"] or config["train"]["epochs"]
@@ -28,6 +29,9 @@ rule train_model:
         ),
         seed=config["seed"],
     threads: 2
+    resources:
+        # one task per device; on GPUs also one GPU per task (Slurm: --gpus, --ntasks-per-gpu)
+        **train_resources(),
     log:
         os.path.join(LOGS, "train_model", "{corpus}_{model}.log"),
     benchmark:

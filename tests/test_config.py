@@ -11,12 +11,12 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml"])
 def test_ready_configs_validate(name):
     jsonschema.validate(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml"])
 def test_every_config_key_is_commented(name):
     """Each key has a comment line above it (keys of a dataset entry share the list's comment)."""
     lines = (REPO / "config" / name).read_text().splitlines()
@@ -35,7 +35,12 @@ def test_schema_defaults_are_the_paper_settings():
     assert p["normalization"]["properties"]["n_bins"]["default"] == 2000
     assert p["tokens"]["properties"]["length"]["default"] == 2048
     m = {k: v["default"] for k, v in p["model"]["properties"].items()}
-    assert m == {"n_layer": 6, "n_head": 4, "n_embd": 200, "n_inner": 800, "dropout": 0.05}
+    assert m == {"n_layer": 6, "n_head": 4, "n_embd": 200, "n_inner": 800, "dropout": 0.05,
+                 "activation": "gelu", "layer_norm_eps": 1e-12}
+    t = {k: v["default"] for k, v in p["train"]["properties"].items()}
+    assert (t["max_lr"], t["div_factor"], t["pct_start"], t["weight_decay"], t["mask_fraction"]) == (
+        1e-4, 5, 0.2, 0.01, 0.15)
+    assert t["batch_size"] * t["accumulate_grad_batches"] * 3 == 180  # x 3 GPUs: the paper's samples per update
 
 
 def test_unknown_key_is_rejected():

@@ -103,12 +103,13 @@ def test_vocab_and_tokens(demo_run):
     assert ref.exists()
 
 
-def test_embeddings_contract(demo_run):
+@pytest.mark.parametrize("model", ["gpt", "bert_pred_genes", "bert_pred_expr"])
+def test_embeddings_contract(demo_run, model):
     _, res = demo_run
-    lines = (res / "embeddings" / "gpt.w2v.txt").read_text().splitlines()
+    lines = (res / "embeddings" / f"{model}.w2v.txt").read_text().splitlines()
     assert lines[0] == "13169 16"
     assert len(lines) == 13170 and len(lines[1].split()) == 17
-    table = pq.read_table(res / "embeddings" / "gpt.parquet")
+    table = pq.read_table(res / "embeddings" / f"{model}.parquet")
     assert table.column_names == ["token", "ensembl_id", "symbol", "biotype", "species", "embedding"]
     etype = table.schema.field("embedding").type
     assert pa.types.is_list(etype) and etype.value_type == pa.float32()
@@ -138,7 +139,12 @@ def test_sweep_lncrna_species_and_summary(demo_run):
                              "passed_by_series": {"airway_GSE52778": 8, "geuvadis_lcl": 85, "gtex_lung_chr21": 0}}
     assert summary["vocab"]["size"] == 13172
     assert summary["lncrna"]["gpt"]["predictions"] == 622 * 20
-    assert summary["train"]["gpt"]["epochs"] == 2 and summary["train"]["gpt"]["final_val_loss"] > 0
+    for model, classes in (("gpt", 13172), ("bert_pred_genes", 13172), ("bert_pred_expr", 101)):
+        t = summary["train"][model]
+        assert t["model_type"] == model and t["epochs"] == 2 and t["steps"] == 2 * 6  # 84 samples / batch 16
+        assert 0 < t["final_val_loss"] < np.log(classes) + 0.5, t  # at most a little above a uniform guess
+        assert (res / "models" / "main" / model / "checkpoints" / "last.ckpt").exists()
+    assert set(summary["species"]) == {"gpt"}  # species.models: the GPT only
     assert 0 <= summary["species"]["gpt"]["pseudo_species_test"]["top10"] <= 1
     ingest = summary["ingest"][0]["genes"]
     assert ingest["genes_in_source"] == 52_469 and ingest["matched"] == 52_469
@@ -152,6 +158,19 @@ def test_rerun_has_nothing_to_do_and_report_builds(demo_run):
     _snakemake(workdir, cfg, "--report", str(res / "report.html"))
     html = (res / "report.html").read_text(errors="ignore")
     assert len(html) > 100_000 and "qc.png" in html
+
+
+def test_two_process_ddp_through_the_workflow(demo_run):
+    """train.devices: 2 on CPU: the train rule starts 2 ranks (gloo) and trains with world size 2."""
+    workdir, res = demo_run
+    cfg = _config(**copy.deepcopy(SMALL))
+    cfg["train"]["devices"] = 2
+    _snakemake(workdir, cfg, "results/e2e/models/main/gpt/summary.json")  # params changed: retrains
+    s = json.loads((res / "models" / "main" / "gpt" / "summary.json").read_text())
+    assert s["world_size"] == 2 and s["effective_batch"] == 32
+    assert s["steps"] == 2 * 3  # 84 samples over 2 ranks = 42 each, batch 16: 3 steps per epoch
+    log = (res / "logs" / "train_model" / "main_gpt.log").read_text()
+    assert "launching 2 training processes" in log and "MEMBER: 2/2" in log
 
 
 # ---------------------------------------------------------------------------

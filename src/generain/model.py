@@ -1,11 +1,28 @@
-"""A small, readable GPT over gene tokens (GeneRAIN's GPT model).
+"""Small, readable transformers over gene tokens: GeneRAIN's three model types.
 
-GeneRAIN (Su et al. 2024, Methods "Model architectures") trains a GPT-2 style
-decoder: learned token and position embeddings, pre-LayerNorm blocks of causal
-self-attention and a GELU feed-forward layer, a final LayerNorm and a language
-model head tied to the token embedding. Paper shape: 6 layers, hidden 200,
-4 heads, FFN 800, context 2,048, dropout 0.05. The gene embedding is the token
-embedding matrix.
+GeneRAIN (Su et al. 2024, Methods "Model architectures"; reference code
+suzheng/GeneRAIN ``src/models/GeneExprTransformer.py``) builds its models from
+Hugging Face ``transformers``:
+
+- ``gpt``: ``GPT2LMHeadModel`` over gene tokens sorted by bin (causal,
+  next-gene prediction). Gene embedding = the token embedding (tied to the
+  language-model head).
+- ``bert_pred_genes``: ``BertForMaskedLM`` over the same gene tokens, a
+  share of them replaced by ``<mask>``; predicts the masked genes. Gene
+  embedding = the word (token) embedding.
+- ``bert_pred_expr``: ``BertForMaskedLM`` whose tokens are the 100
+  within-sample expression bins (0 = masked) and whose *position ids are the
+  gene ids*, so the position embedding is the gene embedding; predicts the
+  masked bins.
+
+This module re-implements both architectures in plain PyTorch with
+:func:`torch.nn.functional.scaled_dot_product_attention`. Parameter layouts
+follow the Hugging Face ones closely enough that ``tests/test_model_hf.py``
+loads our weights into ``GPT2LMHeadModel`` / ``BertForMaskedLM`` and gets the
+same logits within 1e-5 (float32). Like the reference, the activation is
+``gelu`` (erf form) and LayerNorm eps 1e-12 by default; BERT's token-type
+embedding is not used (all type ids are 0 in GeneRAIN, a constant vector that
+the test maps to zero).
 """
 
 from __future__ import annotations
@@ -17,121 +34,264 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import PAD_ID
+#: Label value ignored by the losses (PyTorch's and Hugging Face's convention).
+IGNORE_INDEX = -100
+
+#: The model types of the GeneRAIN paper, as named in the output contract.
+MODEL_TYPES = ("gpt", "bert_pred_genes", "bert_pred_expr")
+
+#: Number of within-sample expression bins (tokens 1..100; 0 = masked/padding).
+N_EXPR_BINS = 100
+
+_ACTIVATIONS = {"gelu": lambda x: F.gelu(x), "gelu_new": lambda x: F.gelu(x, approximate="tanh")}
 
 
 @dataclass
-class GPTConfig:
-    """Shape of the model (defaults: the GeneRAIN paper's)."""
+class ModelConfig:
+    """Shape of a model (defaults: the GeneRAIN paper's).
+
+    Attributes
+    ----------
+    vocab_size : int
+        Input/output tokens: the gene vocabulary (gpt, bert_pred_genes) or
+        ``N_EXPR_BINS + 1`` expression-bin tokens (bert_pred_expr).
+    n_positions : int
+        Position-embedding rows: the sequence length (gpt, bert_pred_genes)
+        or the gene vocabulary size (bert_pred_expr, positions = gene ids).
+    activation : str
+        ``gelu`` (erf; GeneRAIN's ``hidden_act``) or ``gelu_new`` (tanh, GPT-2's).
+    layer_norm_eps : float
+        LayerNorm epsilon (GeneRAIN: 1e-12 for both GPT and BERT).
+    """
 
     vocab_size: int
-    block_size: int = 2048
+    n_positions: int = 2048
     n_layer: int = 6
     n_head: int = 4
     n_embd: int = 200
     n_inner: int = 800
     dropout: float = 0.05
-    bias: bool = True
+    activation: str = "gelu"
+    layer_norm_eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} is not one of {sorted(_ACTIVATIONS)}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
+def _attention(qkv: torch.Tensor, n_head: int, *, causal: bool, key_mask: torch.Tensor | None,
+               dropout: float) -> torch.Tensor:
+    """Multi-head attention from packed (B, T, 3C) projections to (B, T, C)."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    # (B, T, C) -> (B, n_head, T, head_dim)
+    q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in qkv.split(C, dim=2))
+    mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, T), True = attend
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+                                       dropout_p=dropout)
+    return y.transpose(1, 2).reshape(B, T, C)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """GPT-2/BERT initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def _masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """Mean cross-entropy (float32) over positions whose label is not IGNORE_INDEX (0 when there are none)."""
+    if labels is None:
+        return None
+    if not (labels != IGNORE_INDEX).any():
+        return logits.sum() * 0.0  # keeps the graph (DDP expects gradients) without a NaN mean
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                           ignore_index=IGNORE_INDEX)
+
+
+# ---------------------------------------------------------------------------
+# GPT (pre-LayerNorm decoder, as GPT2LMHeadModel)
+# ---------------------------------------------------------------------------
+
+class GPTBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.n_embd % cfg.n_head:
-            raise ValueError(f"n_embd {cfg.n_embd} is not divisible by n_head {cfg.n_head}")
-        self.n_head = cfg.n_head
-        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
-        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-        self.dropout = cfg.dropout
-        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.attn_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.c_fc = nn.Linear(cfg.n_embd, cfg.n_inner)
+        self.mlp_proj = nn.Linear(cfg.n_inner, cfg.n_embd)
+        self.act = _ACTIVATIONS[cfg.activation]
+        self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape  # batch, time, channels
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        # (B, T, C) -> (B, n_head, T, head_dim)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_dropout(self.c_proj(y))
-
-
-class MLP(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
-        super().__init__()
-        self.c_fc = nn.Linear(cfg.n_embd, cfg.n_inner, bias=cfg.bias)
-        self.act = nn.GELU(approximate="tanh")  # GPT-2's "gelu_new"
-        self.c_proj = nn.Linear(cfg.n_inner, cfg.n_embd, bias=cfg.bias)
-        self.dropout = nn.Dropout(cfg.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
-
-
-class Block(nn.Module):
-    def __init__(self, cfg: GPTConfig) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=1e-5)
-        self.attn = CausalSelfAttention(cfg)
-        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=1e-5)
-        self.mlp = MLP(cfg)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        a = _attention(self.c_attn(self.ln_1(x)), self.n_head, causal=True, key_mask=None,
+                       dropout=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.attn_proj(a))
+        return x + self.drop(self.mlp_proj(self.act(self.c_fc(self.ln_2(x)))))
 
 
 class GPT(nn.Module):
-    """Causal language model over gene tokens.
+    """Causal language model over gene tokens (GeneRAIN ``gpt``).
 
-    ``forward(idx, targets=None) -> (logits, loss)``: idx int64 (B, T) token
-    ids; logits float (B, T, vocab_size); loss is the mean cross-entropy over
-    positions whose target is not ``<pad>`` (GeneRAIN's code also counted
-    padded positions; that flaw is not reproduced).
+    ``forward(idx, labels=None) -> (logits, loss)``: idx int64 (B, T) token
+    ids; logits float (B, T, vocab_size) predict the *next* token; labels
+    int64 (B, T) are the next tokens with ``IGNORE_INDEX`` where there is no
+    real target (padding). The loss counts real positions only (GeneRAIN's
+    code also counted padded positions; that flaw is not reproduced).
     """
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.n_positions, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
-        self.h = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        self.ln_f = nn.LayerNorm(cfg.n_embd, eps=1e-5)
-        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying, as GPT-2
-        self.apply(self._init_weights)
+        self.h = nn.ModuleList([GPTBlock(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.apply(_init_weights)
         for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
+            if name.endswith("proj.weight"):  # GPT-2's scaled init of residual projections
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T = idx.shape
-        if T > self.cfg.block_size:
-            raise ValueError(f"sequence length {T} exceeds block_size {self.cfg.block_size}")
+        if T > self.cfg.n_positions:
+            raise ValueError(f"sequence length {T} exceeds n_positions {self.cfg.n_positions}")
         pos = torch.arange(T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos)[None])  # (B, T, C)
         for block in self.h:
             x = block(x)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=PAD_ID)
-        return logits, loss
+        logits = F.linear(self.ln_f(x), self.wte.weight)  # LM head tied to the token embedding, (B, T, vocab)
+        return logits, _masked_lm_loss(logits, labels)
 
     def gene_embedding(self) -> torch.Tensor:
-        """The token-embedding matrix, float (vocab_size, n_embd)."""
+        """The token-embedding matrix, float (vocab_size, n_embd): row = gene token id."""
         return self.wte.weight.detach()
+
+
+# ---------------------------------------------------------------------------
+# BERT (post-LayerNorm encoder with a masked-LM head, as BertForMaskedLM)
+# ---------------------------------------------------------------------------
+
+class BertLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.attn_out = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.ln_attn = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.ffn_in = nn.Linear(cfg.n_embd, cfg.n_inner)
+        self.ffn_out = nn.Linear(cfg.n_inner, cfg.n_embd)
+        self.ln_ffn = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.act = _ACTIVATIONS[cfg.activation]
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:  # (B, T, C)
+        a = _attention(self.qkv(x), self.n_head, causal=False, key_mask=key_mask,
+                       dropout=self.dropout if self.training else 0.0)
+        x = self.ln_attn(x + self.drop(self.attn_out(a)))
+        return self.ln_ffn(x + self.drop(self.ffn_out(self.act(self.ffn_in(x)))))
+
+
+class BertMLM(nn.Module):
+    """Masked language model (GeneRAIN ``bert_pred_genes`` and ``bert_pred_expr``).
+
+    ``forward(idx, position_ids=None, key_mask=None, labels=None) -> (logits, loss)``:
+    idx int64 (B, T) tokens; position_ids int64 (B, T) (default 0..T-1; gene
+    ids for bert_pred_expr); key_mask bool (B, T), True for real tokens (None:
+    all real); labels int64 (B, T) with ``IGNORE_INDEX`` at unmasked positions.
+    logits float (B, T, vocab_size); with labels, only the M labelled positions'
+    logits are computed, float (M, vocab_size), in row-major (b, t) order (the
+    loss needs no others, and the head over a 13K-gene vocabulary dominates
+    the cost otherwise).
+
+    ``genes_in`` says where the gene embedding lives: ``"tokens"`` (word
+    embedding; bert_pred_genes) or ``"positions"`` (position embedding;
+    bert_pred_expr).
+    """
+
+    def __init__(self, cfg: ModelConfig, genes_in: str = "tokens") -> None:
+        super().__init__()
+        if genes_in not in ("tokens", "positions"):
+            raise ValueError(f"genes_in must be 'tokens' or 'positions', not {genes_in!r}")
+        self.cfg, self.genes_in = cfg, genes_in
+        self.word_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.pos_emb = nn.Embedding(cfg.n_positions, cfg.n_embd)
+        self.ln_emb = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList([BertLayer(cfg) for _ in range(cfg.n_layer)])
+        # masked-LM head: dense -> activation -> LayerNorm -> decoder tied to the word embedding (+ bias)
+        self.head_dense = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.head_ln = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps)
+        self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.act = _ACTIVATIONS[cfg.activation]
+        self.apply(_init_weights)
+
+    def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
+                key_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T = idx.shape
+        if position_ids is None:
+            if T > self.cfg.n_positions:
+                raise ValueError(f"sequence length {T} exceeds n_positions {self.cfg.n_positions}")
+            position_ids = torch.arange(T, device=idx.device)[None].expand(B, T)
+        x = self.drop(self.ln_emb(self.word_emb(idx) + self.pos_emb(position_ids)))  # (B, T, C)
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        if labels is not None:  # training: the head only at labelled positions (~15%), logits (M, vocab)
+            keep = labels != IGNORE_INDEX
+            x, labels = x[keep], labels[keep]
+        h = self.head_ln(self.act(self.head_dense(x)))
+        logits = F.linear(h, self.word_emb.weight, self.head_bias)  # (B, T, vocab) or (M, vocab)
+        return logits, _masked_lm_loss(logits, labels)
+
+    def gene_embedding(self) -> torch.Tensor:
+        """Gene-embedding matrix, float (n_genes, n_embd): word or position embedding (see ``genes_in``)."""
+        return (self.word_emb if self.genes_in == "tokens" else self.pos_emb).weight.detach()
+
+
+def build_model(model_type: str, cfg: ModelConfig) -> GPT | BertMLM:
+    """The model for one of :data:`MODEL_TYPES`.
+
+    Raises
+    ------
+    ValueError
+        If ``model_type`` is unknown.
+    """
+    if model_type == "gpt":
+        return GPT(cfg)
+    if model_type == "bert_pred_genes":
+        return BertMLM(cfg, genes_in="tokens")
+    if model_type == "bert_pred_expr":
+        return BertMLM(cfg, genes_in="positions")
+    raise ValueError(f"unknown model type {model_type!r}; expected one of {', '.join(MODEL_TYPES)}")
+
+
+def model_config_for(model_type: str, *, n_genes: int, length: int, **shape: object) -> ModelConfig:
+    """Vocabulary and position sizes of a model type for a gene vocabulary.
+
+    Parameters
+    ----------
+    n_genes : int
+        Size of the gene-token vocabulary, special tokens included.
+    length : int
+        Gene tokens per sample sequence.
+    **shape
+        The remaining :class:`ModelConfig` fields (n_layer, n_head, ...).
+    """
+    if model_type == "bert_pred_expr":  # swap: bins are the tokens, genes are the positions
+        return ModelConfig(vocab_size=N_EXPR_BINS + 1, n_positions=n_genes, **shape)  # type: ignore[arg-type]
+    # GPT predicts token t+1 from tokens <= t: its inputs are length - 1 long
+    return ModelConfig(vocab_size=n_genes, n_positions=length, **shape)  # type: ignore[arg-type]

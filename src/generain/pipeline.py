@@ -388,11 +388,12 @@ def make_pseudo_species_corpus(
 
 def train_model(
     *,
+    model_type: str,
     shards: PathLike,
     index: PathLike,
     vocab: PathLike,
     model: dict[str, Any],
-    block_size: int,
+    length: int,
     train: dict[str, Any],
     epochs: int,
     seed: int,
@@ -403,24 +404,29 @@ def train_model(
     out_summary: PathLike,
     out_plot: PathLike,
 ) -> dict[str, Any]:
-    """Train the GPT on a token corpus and plot its loss curve.
+    """Train one model type on a token corpus and plot its loss curve.
 
-    ``model`` holds the :class:`generain.model.GPTConfig` shape (config key
+    ``model`` holds the :class:`generain.model.ModelConfig` shape (config key
     ``model``), ``train`` the config key ``train``; see
-    :func:`generain.training.train_gpt` for the outputs.
+    :func:`generain.training.train_model` for the outputs and
+    :func:`generain.training.launch_training` for multi-process runs.
     """
-    from .training import train_gpt
+    from .training import launch_training
 
-    vocab_size = len(tokenize.read_vocab(vocab))
-    summary = train_gpt(
-        shard_dir=shards, index_path=index, vocab_size=vocab_size, checkpoint_path=out_checkpoint,
-        metrics_path=out_metrics, summary_path=out_summary, model={**model, "block_size": block_size},
-        epochs=epochs, batch_size=train["batch_size"], accumulate_grad_batches=train["accumulate_grad_batches"],
-        max_lr=train["max_lr"], div_factor=train["div_factor"], pct_start=train["pct_start"],
-        weight_decay=train["weight_decay"], gradient_clip_val=train["gradient_clip_val"], seed=seed,
-        accelerator=train["accelerator"], devices=train["devices"], precision=train["precision"],
-        threads=threads, progress_bar=train["progress_bar"],
+    n_genes = len(tokenize.read_vocab(vocab))
+    kwargs = dict(
+        model_type=model_type, shard_dir=str(shards), index_path=str(index), n_genes=n_genes, length=length,
+        checkpoint_path=str(out_checkpoint), metrics_path=str(out_metrics), summary_path=str(out_summary),
+        model=dict(model), epochs=epochs, seed=seed, threads=threads,
+        **{k: train[k] for k in ("batch_size", "accumulate_grad_batches", "max_lr", "div_factor", "pct_start",
+                                 "weight_decay", "schedule_per", "gradient_clip_val", "mask_fraction",
+                                 "accelerator", "devices", "num_nodes", "precision", "compile",
+                                 "checkpoint_every_n_steps", "num_workers", "progress_bar")},
     )
+    if train["accelerator"] == "cpu" and train["devices"] > 1:  # the rule's threads are shared by the ranks
+        kwargs["threads"] = max(1, threads // train["devices"])
+    summary = launch_training(kwargs, launcher=train["launcher"])
+    vocab_size = 101 if model_type == "bert_pred_expr" else n_genes  # output classes: bins or genes
     plots.loss_plot(pd.read_csv(out_metrics), out_plot, title=title, vocab_size=vocab_size)
     return summary
 
@@ -430,14 +436,19 @@ def train_model(
 # ---------------------------------------------------------------------------
 
 def export_embeddings(*, checkpoint: PathLike, vocab: PathLike, out_w2v: PathLike, out_parquet: PathLike) -> int:
-    """Export a trained model's token-embedding matrix for the vocabulary's genes."""
-    from .training import load_gpt
+    """Export a trained model's gene embeddings for the vocabulary's genes.
 
-    model = load_gpt(checkpoint)
+    gpt and bert_pred_genes: the token-embedding matrix; bert_pred_expr: the
+    position-embedding matrix, whose rows are indexed by gene token id.
+    """
+    from .training import load_model
+
+    model_type, model = load_model(checkpoint)
     v = tokenize.read_vocab(vocab)
     table = embed.gene_embedding_table(v, model.gene_embedding().numpy())
     embed.write_embeddings(table, w2v_path=out_w2v, parquet_path=out_parquet)
-    log.info("exported %d gene embeddings of dimension %d", len(table), model.cfg.n_embd)
+    where = "position (gene) embedding" if model_type == "bert_pred_expr" else "token embedding"
+    log.info("exported the %s of %s: %d genes x %d dimensions", where, model_type, len(table), model.cfg.n_embd)
     return len(table)
 
 
@@ -542,10 +553,10 @@ def compare_species(
     (RANK_COLUMNS), the same for the shuffled null, a TSV summary (embedding,
     split, pairs, top1, top10, mrr) and a cumulative rank plot.
     """
-    from .training import load_gpt
+    from .training import load_model
 
     v = tokenize.read_vocab(vocab)
-    table = embed.gene_embedding_table(v, load_gpt(checkpoint).gene_embedding().numpy())
+    table = embed.gene_embedding_table(v, load_model(checkpoint)[1].gene_embedding().numpy())
     embed.write_embeddings(table, w2v_path=out_w2v, parquet_path=out_embedding)
     orth = annotation.read_orthologs(orthologs)
     ranks = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed)

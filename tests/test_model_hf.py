@@ -1,0 +1,112 @@
+"""Fidelity to the reference implementation: our models give Hugging Face's logits.
+
+GeneRAIN built its models from ``transformers``' GPT2LMHeadModel and
+BertForMaskedLM (suzheng/GeneRAIN src/models/GeneExprTransformer.py:
+``hidden_act`` gelu, ``layer_norm_eps`` 1e-12). These tests copy our weights
+into those classes and compare logits in float32 within 1e-5, with padding
+and, for bert_pred_expr, gene ids as position ids.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from generain.model import BertMLM, GPT, ModelConfig, build_model, model_config_for
+
+transformers = pytest.importorskip("transformers")
+
+SHAPE = dict(n_layer=2, n_head=4, n_embd=32, n_inner=64, dropout=0.0)
+
+
+def _gpt_to_hf(m: GPT) -> dict[str, torch.Tensor]:
+    """Our GPT state -> GPT2LMHeadModel names (Conv1D weights are stored transposed)."""
+    sd = {"transformer.wte.weight": m.wte.weight, "transformer.wpe.weight": m.wpe.weight,
+          "transformer.ln_f.weight": m.ln_f.weight, "transformer.ln_f.bias": m.ln_f.bias,
+          "lm_head.weight": m.wte.weight}
+    for i, b in enumerate(m.h):
+        p = f"transformer.h.{i}."
+        for ours, theirs in [(b.ln_1, "ln_1"), (b.ln_2, "ln_2")]:
+            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight, ours.bias
+        for ours, theirs in [(b.c_attn, "attn.c_attn"), (b.attn_proj, "attn.c_proj"),
+                             (b.c_fc, "mlp.c_fc"), (b.mlp_proj, "mlp.c_proj")]:
+            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight.t(), ours.bias
+    return {k: v.detach().clone() for k, v in sd.items()}
+
+
+def _bert_to_hf(m: BertMLM) -> dict[str, torch.Tensor]:
+    """Our BertMLM state -> BertForMaskedLM names (token-type embedding: zero)."""
+    C = m.cfg.n_embd
+    e = "bert.embeddings."
+    sd = {e + "word_embeddings.weight": m.word_emb.weight, e + "position_embeddings.weight": m.pos_emb.weight,
+          e + "token_type_embeddings.weight": torch.zeros(1, C),
+          e + "LayerNorm.weight": m.ln_emb.weight, e + "LayerNorm.bias": m.ln_emb.bias,
+          "cls.predictions.transform.dense.weight": m.head_dense.weight,
+          "cls.predictions.transform.dense.bias": m.head_dense.bias,
+          "cls.predictions.transform.LayerNorm.weight": m.head_ln.weight,
+          "cls.predictions.transform.LayerNorm.bias": m.head_ln.bias,
+          "cls.predictions.bias": m.head_bias, "cls.predictions.decoder.weight": m.word_emb.weight,
+          "cls.predictions.decoder.bias": m.head_bias}
+    for i, layer in enumerate(m.layers):
+        p = f"bert.encoder.layer.{i}."
+        for part, w, b in zip(("query", "key", "value"), layer.qkv.weight.split(C), layer.qkv.bias.split(C)):
+            sd[p + f"attention.self.{part}.weight"], sd[p + f"attention.self.{part}.bias"] = w, b
+        for ours, theirs in [(layer.attn_out, "attention.output.dense"), (layer.ln_attn, "attention.output.LayerNorm"),
+                             (layer.ffn_in, "intermediate.dense"), (layer.ffn_out, "output.dense"),
+                             (layer.ln_ffn, "output.LayerNorm")]:
+            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight, ours.bias
+    return {k: v.detach().clone() for k, v in sd.items()}
+
+
+def _load(hf: torch.nn.Module, sd: dict[str, torch.Tensor]) -> None:
+    missing, unexpected = hf.load_state_dict(sd, strict=False)
+    assert not unexpected, unexpected
+    assert all("position_ids" in k or "token_type_ids" in k for k in missing), missing
+
+
+def test_gpt_matches_gpt2lmheadmodel():
+    torch.manual_seed(0)
+    cfg = model_config_for("gpt", n_genes=50, length=16, **SHAPE)
+    ours = build_model("gpt", cfg).eval()
+    for p in ours.parameters():  # off the init values (unit LayerNorms, zero biases) and large enough that gelu vs gelu_new differs by >1e-4
+        torch.nn.init.normal_(p, std=0.3)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=4, n_inner=64, activation_function="gelu",
+        layer_norm_epsilon=1e-12, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)).eval()
+    _load(hf, _gpt_to_hf(ours))
+    idx = torch.randint(3, 50, (3, 16))
+    with torch.no_grad():
+        a, _ = ours(idx)
+        b = hf(input_ids=idx).logits
+    assert a.shape == b.shape == (3, 16, 50)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("model_type", ["bert_pred_genes", "bert_pred_expr"])
+def test_bert_matches_bertformaskedlm(model_type):
+    torch.manual_seed(1)
+    n_genes, T = 60, 12
+    cfg = model_config_for(model_type, n_genes=n_genes, length=T, **SHAPE)
+    ours = build_model(model_type, cfg).eval()
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    hf = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=cfg.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        hidden_act="gelu", layer_norm_eps=1e-12, max_position_embeddings=cfg.n_positions, type_vocab_size=1,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).eval()
+    _load(hf, _bert_to_hf(ours))
+    key_mask = torch.ones(2, T, dtype=torch.bool)
+    key_mask[1, 9:] = False  # the second sample has 9 real tokens, then padding
+    if model_type == "bert_pred_genes":
+        idx, pos = torch.randint(3, n_genes, (2, T)), None
+        hf_pos = None
+    else:  # expression bins as tokens, gene ids as positions
+        idx = torch.randint(0, 101, (2, T))
+        pos = torch.stack([torch.randperm(n_genes - 3)[:T] + 3 for _ in range(2)])
+        hf_pos = pos
+    idx[~key_mask] = 0
+    with torch.no_grad():
+        a, _ = ours(idx, position_ids=pos, key_mask=key_mask)
+        b = hf(input_ids=idx, position_ids=hf_pos, attention_mask=key_mask.long()).logits
+    assert a.shape == b.shape == (2, T, cfg.vocab_size)
+    torch.testing.assert_close(a[key_mask], b[key_mask], atol=1e-5, rtol=0)
+    assert ours.gene_embedding().shape == (n_genes, 32)

@@ -1,0 +1,183 @@
+"""Training: batch construction and masking, the seeded sampler, all three model types,
+kill-and-resume to the same result, and 2-process DDP on CPU (gloo)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from generain import MASK_ID, PAD_ID
+from generain.model import IGNORE_INDEX
+from generain.tokenize import write_token_shards
+from generain.training import (
+    EpochSampler, gpt_inputs, load_model, mask_expression_bins, mask_gene_tokens, train_model,
+)
+
+N_GENES, LENGTH = 40, 16
+
+
+def test_gpt_inputs_shift_and_ignore_padding():
+    genes = torch.tensor([[5, 6, 7, 0], [8, 9, 10, 11]])
+    out = gpt_inputs(genes)
+    assert out["idx"].tolist() == [[5, 6, 7], [8, 9, 10]]
+    assert out["labels"].tolist() == [[6, 7, IGNORE_INDEX], [9, 10, 11]]
+
+
+def test_gene_masking_masks_only_real_positions_at_the_rate():
+    torch.manual_seed(0)
+    genes = torch.randint(3, 1000, (64, 256))
+    genes[:, 200:] = PAD_ID
+    out = mask_gene_tokens(genes, 0.15)
+    chosen = out["labels"] != IGNORE_INDEX
+    assert not chosen[:, 200:].any()  # never padding
+    assert (out["idx"][chosen] == MASK_ID).all() and (out["idx"][~chosen] == genes[~chosen]).all()
+    assert (out["labels"][chosen] == genes[chosen]).all()
+    assert out["key_mask"].tolist() == (genes != PAD_ID).tolist()
+    assert chosen[:, :200].float().mean().item() == pytest.approx(0.15, abs=0.01)  # 12,800 draws: sd 0.003
+
+
+def test_expression_masking_80_10_10():
+    torch.manual_seed(0)
+    genes = torch.randint(3, 1000, (256, 256))
+    expr = torch.randint(1, 101, (256, 256))
+    out = mask_expression_bins(genes, expr, 0.15)
+    chosen = out["labels"] != IGNORE_INDEX
+    assert torch.equal(out["position_ids"], genes)
+    assert (out["labels"][chosen] == expr[chosen]).all()
+    assert (out["idx"][~chosen] == expr[~chosen]).all()
+    n = chosen.sum().item()
+    masked = (out["idx"][chosen] == 0).sum().item() / n
+    changed = ((out["idx"][chosen] != 0) & (out["idx"][chosen] != expr[chosen])).sum().item() / n
+    assert chosen.float().mean().item() == pytest.approx(0.15, abs=0.005)
+    assert masked == pytest.approx(0.80, abs=0.01)
+    # random bins: 10% drawn, of which 1/100 land on the true bin
+    assert changed == pytest.approx(0.10 * 0.99, abs=0.01)
+    assert out["idx"].min() >= 0 and out["idx"].max() <= 100
+
+
+def test_epoch_sampler_is_seeded_sharded_and_skips():
+    a = EpochSampler(10, seed=3, shuffle=True)
+    b = EpochSampler(10, seed=3, shuffle=True)
+    first = list(a)
+    assert sorted(first) == list(range(10)) and first == list(b)
+    a.set_epoch(1)
+    assert list(a) != first  # a new order each epoch
+    a.set_epoch(0)
+    a.skip = 4
+    assert list(a) == first[4:] and list(a) == first  # skip applies to one iteration only
+    ranks = [list(EpochSampler(7, seed=0, shuffle=False, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert ranks == [[0, 2, 4, 6], [1, 3, 5, 0]]  # wrapped to equal length, dealt round-robin
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A small token corpus with structure to learn: 48 samples, genes in a few fixed orders."""
+    d = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(np.arange(3, N_GENES))[:LENGTH] for _ in range(4)]
+    genes = np.stack([orders[i % 4] for i in range(48)]).astype(np.int32)
+    genes[::5, 12:] = PAD_ID  # some shorter samples
+    expr = np.where(genes > 0, np.tile(np.arange(100, 100 - LENGTH, -1), (48, 1)), 0).astype(np.uint8)
+    split = np.array(["validation" if i % 6 == 0 else "train" for i in range(48)], dtype=object)
+    write_token_shards(d / "shards", d / "index.parquet", sample_ids=np.array([f"s{i}" for i in range(48)]),
+                       gene_tokens=genes, expr_tokens=expr, n_tokens=(genes > 0).sum(1), split=split, shard_size=20)
+    return d
+
+
+def _kwargs(corpus: Path, out: Path, model_type: str = "gpt", **kw) -> dict:
+    args = dict(model_type=model_type, shard_dir=str(corpus / "shards"), index_path=str(corpus / "index.parquet"),
+                n_genes=N_GENES, length=LENGTH, checkpoint_path=str(out / "model.pt"),
+                metrics_path=str(out / "metrics.csv"), summary_path=str(out / "summary.json"),
+                model=dict(n_layer=1, n_head=2, n_embd=16, n_inner=32, dropout=0.1), epochs=3, batch_size=4,
+                max_lr=3e-3, seed=7, accelerator="cpu", devices=1, threads=1, progress_bar=False,
+                checkpoint_every_n_steps=2)
+    return {**args, **kw}
+
+
+@pytest.mark.parametrize("model_type", ["gpt", "bert_pred_genes", "bert_pred_expr"])
+def test_each_model_type_trains_and_exports(corpus, tmp_path, model_type):
+    s = train_model(**_kwargs(corpus, tmp_path, model_type, epochs=4))
+    assert s["model_type"] == model_type and s["steps"] == 4 * 10  # 40 train samples / batch 4
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics["epoch"].tolist() == [0, 1, 2, 3]
+    assert metrics["val_loss"].iloc[-1] < metrics["val_loss"].iloc[0]
+    n_classes = 101 if model_type == "bert_pred_expr" else N_GENES
+    assert metrics["val_loss"].iloc[0] < np.log(n_classes) + 0.5  # starts near a uniform guess
+    mt, model = load_model(tmp_path / "model.pt")
+    assert mt == model_type and model.gene_embedding().shape == (N_GENES, 16)
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    assert json.loads((tmp_path / "checkpoints" / "run.json").read_text())["complete"] is True
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_schedule_per_epoch_steps_once_per_epoch(corpus, tmp_path):
+    train_model(**_kwargs(corpus, tmp_path, schedule_per="epoch", epochs=5, pct_start=0.4))
+    raw = pd.read_csv(tmp_path / "lightning_logs" / "version_0" / "metrics.csv")
+    assert "lr-AdamW" not in raw  # no lr monitor; check the optimizer state instead
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["lr_schedulers"][0]["last_epoch"] == 5  # one scheduler step per epoch, 5 epochs
+
+
+def _run_worker(kwargs: dict, path: Path) -> subprocess.Popen:
+    path.write_text(json.dumps(kwargs))
+    return subprocess.Popen([sys.executable, "-m", "generain.training", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
+    ref = train_model(**_kwargs(corpus, tmp_path / "ref", epochs=6))
+    out = tmp_path / "killed"
+    kwargs = _kwargs(corpus, out, epochs=6)
+    proc = _run_worker(kwargs, tmp_path / "spec.json")
+    ckpt_dir = out / "checkpoints"
+    deadline = time.time() + 120
+    # kill after a mid-epoch checkpoint (every 2 steps, 10 steps per epoch) past the first epoch
+    while time.time() < deadline:
+        done = sorted(ckpt_dir.glob("step*.ckpt"))
+        if done and int(done[-1].stem[4:]) >= 14:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.pt").exists()
+    resumed = train_model(**kwargs)
+    assert resumed["resumed_from"] == "last.ckpt"
+    assert resumed["steps"] == ref["steps"] == 60
+    assert resumed["final_val_loss"] == pytest.approx(ref["final_val_loss"], abs=1e-6)
+    a = load_model(out / "model.pt")[1].state_dict()
+    b = load_model(tmp_path / "ref" / "model.pt")[1].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["epoch"].tolist() == list(range(6))
+
+
+def test_changed_settings_start_afresh(corpus, tmp_path):
+    train_model(**_kwargs(corpus, tmp_path, epochs=1))
+    s = train_model(**_kwargs(corpus, tmp_path, epochs=2))  # finished run and other settings: no resume
+    assert s["resumed_from"] is None and s["steps"] == 20
+
+
+def test_two_process_ddp_on_cpu(corpus, tmp_path):
+    """Lightning's DDP launcher re-executes the command: run it as a subprocess, as the workflow does."""
+    kwargs = _kwargs(corpus, tmp_path, devices=2, epochs=2)
+    kwargs["resume"] = None
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    (tmp_path / "spec.json").write_text(json.dumps(kwargs))
+    proc = subprocess.run([sys.executable, "-m", "generain.training", str(tmp_path / "spec.json")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["world_size"] == 2
+    assert s["steps"] == 2 * 5  # 40 samples over 2 ranks, batch 4: 5 steps per epoch
+    assert s["effective_batch"] == 8
+    assert "world_size=2" in proc.stdout + proc.stderr or "MEMBER: 2/2" in proc.stdout + proc.stderr
