@@ -1,9 +1,9 @@
 """Training throughput of our GPT against transformers' GPT2LMHeadModel, side by side.
 
 Both models get the same shape, weights and batches; one timed "step" is
-forward + backward + AdamW update. The two are measured in alternating
-rounds within one process so that machine noise hits both alike; the ratio
-of their tokens/s is the figure to report (BENCHMARKS.md).
+forward + backward + AdamW update. The two alternate step by step within one
+process so that machine noise hits both alike; tokens/s is from the median
+step time, and the ratio of the two is the figure to report (BENCHMARKS.md).
 
 On a GPU (``--device cuda``) it also reports bf16 autocast throughput, the
 model FLOPs utilisation (MFU: 6 x parameters x tokens + attention FLOPs per
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 
 import torch
@@ -104,23 +105,22 @@ def main() -> None:
             step(x)
     sync()
     times = {name: [] for name in runners}
-    for _ in range(args.rounds):  # alternate so both see the same machine state
-        for name, step in runners.items():
-            sync()
-            t0 = time.perf_counter()
-            for x in batches:
+    for _ in range(args.rounds):  # alternate step by step so both see the same machine state
+        for x in batches:
+            for name, step in runners.items():
+                sync()
+                t0 = time.perf_counter()
                 step(x)
-            sync()
-            times[name].append(time.perf_counter() - t0)
-    tokens = args.batch * (args.length - 1) * args.steps
+                sync()
+                times[name].append(time.perf_counter() - t0)
+    tokens = args.batch * (args.length - 1)  # per step
     result = {"machine": platform.processor() or platform.machine(), "device": str(dev),
               "gpu": torch.cuda.get_device_name() if dev.type == "cuda" else None,
               "torch": torch.__version__, "threads": torch.get_num_threads(), "n_parameters": n_params,
-              "length": args.length, "batch": args.batch, "precision": args.precision, "compile": args.compile}
+              "length": args.length, "batch": args.batch, "precision": args.precision, "compile": args.compile,
+              "steps_timed": len(next(iter(times.values())))}
     for name, ts in times.items():
-        best = min(ts)
-        result[f"{name}_tokens_per_s"] = round(tokens / best)
-        result[f"{name}_tokens_per_s_median"] = round(tokens / sorted(ts)[len(ts) // 2])
+        result[f"{name}_tokens_per_s"] = round(tokens / statistics.median(ts))  # median step time
     if "transformers" in times:
         result["ratio_generain_over_transformers"] = round(
             result["generain_tokens_per_s"] / result["transformers_tokens_per_s"], 3)

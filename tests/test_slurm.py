@@ -10,6 +10,7 @@ and kept Slurm logs so the test can read them.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -68,22 +69,54 @@ def _job_state(job_id: str) -> str:
     return m.group(1) if m else "UNKNOWN"
 
 
-def test_demo_runs_every_job_through_sbatch(profile, tmp_path):
-    proc = _run(tmp_path, _config(**copy.deepcopy(SMALL)), profile)
+@pytest.fixture(scope="module")
+def slurm_demo(profile, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm_demo")
+    proc = _run(workdir, _config(**copy.deepcopy(SMALL)), profile)
+    return workdir, proc
+
+
+def test_demo_runs_every_job_through_sbatch(slurm_demo):
+    workdir, proc = slurm_demo
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     jobs = SUBMITTED.findall(out)
     rules = sorted(re.search(r"slurm_logs/rule_(\w+?)/", log).group(1) for _, log in jobs)
+    per_model = ["train_model", "export_embeddings", "sweep_properties", "predict_lncrna"] * 3  # 3 model types
     assert rules == sorted([
         "ingest_counts", "qc_samples", "normalize_counts", "fit_bin_reference", "transform_expression",
-        "tokenize_samples", "train_model", "train_model", "export_embeddings", "sweep_properties",
-        "predict_lncrna", "make_pseudo_species", "compare_species", "summarize_run"])
+        "tokenize_samples", *per_model, "make_pseudo_species", "train_model", "compare_species", "summarize_run"])
     for job_id, log in jobs:
         assert Path(log).exists(), f"Slurm log {log} of job {job_id} is missing"
         assert _job_state(job_id) == "COMPLETED", f"Slurm job {job_id} ({log}) is {_job_state(job_id)}"
     train_logs = [Path(log).read_text() for _, log in jobs if "rule_train_model" in log]
     assert all("localrule train_model" in t or "rule train_model" in t for t in train_logs)
-    assert (tmp_path / "results" / "e2e" / "summary.json").exists()
+    assert (workdir / "results" / "e2e" / "summary.json").exists()
+
+
+def test_two_rank_ddp_through_srun(slurm_demo, profile):
+    """train.devices: 2 on CPU under Slurm: the job asks for 2 tasks and srun starts 2 ranks (world size 2)."""
+    workdir, first = slurm_demo
+    assert first.returncode == 0
+    prof = yaml.safe_load((profile / "config.yaml").read_text())
+    prof["set-threads"]["train_model"] = 1  # 2 tasks x 1 CPU fit the 2-core node
+    ddp_profile = profile.parent / "slurm_ddp"
+    ddp_profile.mkdir(exist_ok=True)
+    (ddp_profile / "config.yaml").write_text(yaml.safe_dump(prof))
+    cfg = _config(**copy.deepcopy(SMALL))
+    cfg["train"]["devices"] = 2
+    proc = _run(workdir, cfg, ddp_profile, "results/e2e/models/main/gpt/summary.json")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    jobs = SUBMITTED.findall(out)
+    assert len(jobs) == 1 and "rule_train_model" in jobs[0][1]
+    job_id = jobs[0][0]
+    show = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    assert "NumTasks=2" in show, show
+    s = json.loads((workdir / "results" / "e2e" / "models" / "main" / "gpt" / "summary.json").read_text())
+    assert s["world_size"] == 2 and s["steps"] == 2 * 3
+    log = (workdir / "results" / "e2e" / "logs" / "train_model" / "main_gpt.log").read_text()
+    assert "srun --nodes=1 --ntasks-per-node=2" in log and "MEMBER: 2/2" in log
 
 
 def test_failing_rule_exits_non_zero_and_names_the_slurm_log(profile, tmp_path):

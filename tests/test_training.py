@@ -181,3 +181,11 @@ def test_two_process_ddp_on_cpu(corpus, tmp_path):
     assert s["steps"] == 2 * 5  # 40 samples over 2 ranks, batch 4: 5 steps per epoch
     assert s["effective_batch"] == 8
     assert "world_size=2" in proc.stdout + proc.stderr or "MEMBER: 2/2" in proc.stdout + proc.stderr
+
+
+def test_bf16_mixed_precision_path_runs_on_cpu(corpus, tmp_path):
+    """The GPU setting (bf16 autocast) on CPU: the loss stays finite and close to the float32 one."""
+    ref = train_model(**_kwargs(corpus, tmp_path / "fp32", "bert_pred_genes", epochs=1))
+    s = train_model(**_kwargs(corpus, tmp_path / "bf16", "bert_pred_genes", epochs=1, precision="bf16-mixed"))
+    assert np.isfinite(s["final_val_loss"])
+    assert s["final_val_loss"] == pytest.approx(ref["final_val_loss"], abs=0.05)

@@ -363,7 +363,7 @@ class ThroughputLog(L.Callback):
 # ---------------------------------------------------------------------------
 
 #: train_model arguments that do not change the result (left out of the run fingerprint).
-_NOT_IN_FINGERPRINT = ("num_workers", "threads", "progress_bar", "checkpoint_every_n_steps", "resume", "compile")
+_NOT_IN_FINGERPRINT = ("num_workers", "threads", "progress_bar", "checkpoint_every_n_steps", "resume")
 
 
 def run_fingerprint(kwargs: dict[str, Any]) -> str:
