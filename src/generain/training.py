@@ -625,10 +625,12 @@ def launch_training(kwargs: dict[str, Any], *, launcher: str = "auto") -> dict[s
         inside a Slurm job (``SLURM_JOB_ID`` set), else Lightning's local DDP
         launcher. ``srun`` / ``local``: force one of them.
 
-    Under Slurm the ranks are started as ``srun --nodes N --ntasks-per-node D
-    python -m generain.training spec.json``: the task counts are passed
-    explicitly because the Snakemake job step strips ``SLURM_NTASKS*`` (and
-    ``srun -n1`` with 2 devices would silently train on one process).
+    Under Slurm the ranks are started as ``srun --overlap --nodes N
+    --ntasks-per-node D python -m generain.training spec.json``: the task
+    counts are passed explicitly because the Snakemake job step strips
+    ``SLURM_NTASKS*`` (and ``srun -n1`` with 2 devices would silently train on
+    one process), and ``--overlap`` lets the ranks' step share the resources
+    that the Snakemake job step itself holds.
     The resume decision is taken once here, before the ranks start.
 
     Returns
@@ -661,7 +663,9 @@ def launch_training(kwargs: dict[str, Any], *, launcher: str = "auto") -> dict[s
     write_json(spec, spec_path)
     cmd = [sys.executable, "-m", "generain.training", str(spec_path)]
     if use_srun:
-        cmd = ["srun", f"--nodes={nodes}", f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1", *cmd]
+        # --overlap: the Snakemake job step already holds the allocation's CPUs; without it the
+        # ranks' step waits forever ("step creation temporarily disabled")
+        cmd = ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1", *cmd]
     log.info("launching %d training processes: %s", devices * nodes, " ".join(cmd))
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
