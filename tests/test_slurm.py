@@ -116,7 +116,7 @@ def test_two_rank_ddp_through_srun(slurm_demo, profile):
     s = json.loads((workdir / "results" / "e2e" / "models" / "main" / "gpt" / "summary.json").read_text())
     assert s["world_size"] == 2 and s["steps"] == 2 * 3
     log = (workdir / "results" / "e2e" / "logs" / "train_model" / "main_gpt.log").read_text()
-    assert "srun --overlap --nodes=1 --ntasks-per-node=2" in log and "MEMBER: 2/2" in log
+    assert "srun --overlap --nodes=1 --ntasks=2 --ntasks-per-node=2" in log and "MEMBER: 2/2" in log
 
 
 def test_failing_rule_exits_non_zero_and_names_the_slurm_log(profile, tmp_path):

@@ -521,6 +521,10 @@ def train_model(
         logger=loggers, callbacks=[checkpointing, ThroughputLog()], enable_progress_bar=progress_bar,
         enable_model_summary=False, log_every_n_steps=1, num_sanity_val_steps=0,
     )
+    if trainer.world_size != world:  # e.g. srun started fewer tasks than devices x nodes
+        raise RuntimeError(f"expected {world} training processes (devices {devices} x nodes {num_nodes}) but "
+                           f"Lightning sees world size {trainer.world_size}; under Slurm start one task per device "
+                           "(srun --ntasks-per-node)")
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=resume)
     seconds = time.perf_counter() - start
@@ -625,12 +629,13 @@ def launch_training(kwargs: dict[str, Any], *, launcher: str = "auto") -> dict[s
         inside a Slurm job (``SLURM_JOB_ID`` set), else Lightning's local DDP
         launcher. ``srun`` / ``local``: force one of them.
 
-    Under Slurm the ranks are started as ``srun --overlap --nodes N
-    --ntasks-per-node D python -m generain.training spec.json``: the task
-    counts are passed explicitly because the Snakemake job step strips
-    ``SLURM_NTASKS*`` (and ``srun -n1`` with 2 devices would silently train on
-    one process), and ``--overlap`` lets the ranks' step share the resources
-    that the Snakemake job step itself holds.
+    Under Slurm the ranks are started as ``srun --overlap --nodes N --ntasks
+    N*D --ntasks-per-node D python -m generain.training spec.json``: the task
+    counts are passed explicitly because the environment of the Snakemake job
+    step says ``SLURM_NTASKS=1`` (read by srun as ``-n 1``, which silently
+    trains on one process), and ``--overlap`` lets the ranks' step share the
+    resources that the Snakemake job step itself holds. :func:`train_model`
+    stops if Lightning's world size is not devices x nodes.
     The resume decision is taken once here, before the ranks start.
 
     Returns
@@ -665,7 +670,9 @@ def launch_training(kwargs: dict[str, Any], *, launcher: str = "auto") -> dict[s
     if use_srun:
         # --overlap: the Snakemake job step already holds the allocation's CPUs; without it the
         # ranks' step waits forever ("step creation temporarily disabled")
-        cmd = ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1", *cmd]
+        # --ntasks too: the job step's environment carries SLURM_NTASKS=1, which srun reads as -n 1
+        cmd = ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks={devices * nodes}",
+               f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1", *cmd]
     log.info("launching %d training processes: %s", devices * nodes, " ".join(cmd))
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
