@@ -7,6 +7,9 @@ LOGS = os.path.join(RESULTS, "logs")
 BENCH = os.path.join(RESULTS, "benchmarks")
 DATASETS = {d["name"]: d for d in config["datasets"]}
 MODELS = config["models"]
+# Ranks of a training job: one Slurm task (and on GPUs one GPU) per device and node.
+TRAIN_RANKS = config["train"]["devices"] * config["train"]["num_nodes"]
+TRAIN_GPUS = TRAIN_RANKS if config["train"]["accelerator"] == "gpu" else 0
 ENV_CORE = "../envs/core.yaml"
 ENV_TRAIN = "../envs/train.yaml"
 ENV_ANNOTATION = "../envs/annotation.yaml"
@@ -44,18 +47,6 @@ def corpus_species(wildcards):
     if len(species) != 1:
         raise ValueError("config datasets: mixing species in one corpus is not supported yet")
     return species.pop()
-
-
-def train_resources():
-    """Slurm resources of the train rule from config train: devices x num_nodes ranks."""
-    t = config["train"]
-    ranks = t["devices"] * t["num_nodes"]
-    res = {"nodes": t["num_nodes"]}
-    if t["accelerator"] == "gpu":
-        res.update(gpu=ranks, tasks_per_gpu=1)
-    else:
-        res["tasks"] = ranks
-    return res
 
 
 def species_outputs():

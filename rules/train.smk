@@ -31,7 +31,10 @@ rule train_model:
     threads: 2
     resources:
         # one task per device; on GPUs also one GPU per task (Slurm: --gpus, --ntasks-per-gpu)
-        **train_resources(),
+        nodes=config["train"]["num_nodes"],
+        tasks=TRAIN_RANKS,
+        gpu=TRAIN_GPUS,
+        tasks_per_gpu=1,
     log:
         os.path.join(LOGS, "train_model", "{corpus}_{model}.log"),
     benchmark:

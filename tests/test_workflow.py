@@ -276,4 +276,4 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     assert local.returncode == 0, local.stderr[-3000:]
     assert slurm.returncode == 0, slurm.stderr[-3000:]
     a, b = _job_counts(local.stdout + local.stderr), _job_counts(slurm.stdout + slurm.stderr)
-    assert a == b and a["train_model"] == 2 and a["ingest_counts"] == 1
+    assert a == b and a["train_model"] == 4 and a["ingest_counts"] == 1
