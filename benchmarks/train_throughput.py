@@ -28,21 +28,7 @@ import time
 import torch
 import transformers
 
-from generain.model import GPT, model_config_for
-
-
-def copy_to_hf(ours: GPT, hf: transformers.GPT2LMHeadModel) -> None:
-    """Copy our GPT's weights into a GPT2LMHeadModel of the same shape (Conv1D weights transposed)."""
-    sd = {"transformer.wte.weight": ours.wte.weight, "transformer.wpe.weight": ours.wpe.weight,
-          "transformer.ln_f.weight": ours.ln_f.weight, "transformer.ln_f.bias": ours.ln_f.bias}
-    for i, b in enumerate(ours.h):
-        p = f"transformer.h.{i}."
-        for m, n in [(b.ln_1, "ln_1"), (b.ln_2, "ln_2")]:
-            sd[p + n + ".weight"], sd[p + n + ".bias"] = m.weight, m.bias
-        for m, n in [(b.c_attn, "attn.c_attn"), (b.attn_proj, "attn.c_proj"), (b.c_fc, "mlp.c_fc"),
-                     (b.mlp_proj, "mlp.c_proj")]:
-            sd[p + n + ".weight"], sd[p + n + ".bias"] = m.weight.t(), m.bias
-    hf.load_state_dict({k: v.detach().clone() for k, v in sd.items()}, strict=False)
+from generain.model import GPT, hf_state_dict, model_config_for
 
 
 def flops_per_token(n_params: int, n_layer: int, n_embd: int, length: int) -> float:
@@ -79,7 +65,7 @@ def main() -> None:
         vocab_size=args.vocab, n_positions=args.length, n_embd=args.hidden, n_layer=args.layers, n_head=args.heads,
         n_inner=args.ffn, activation_function="gelu", layer_norm_epsilon=1e-12, resid_pdrop=0.05, embd_pdrop=0.05,
         attn_pdrop=0.05, bos_token_id=None, eos_token_id=None)).to(dev)
-    copy_to_hf(ours, hf)
+    hf.load_state_dict(hf_state_dict(ours), strict=False)
     n_params = sum(p.numel() for p in ours.parameters())
     models = {"generain": ours} if args.skip_hf else {"generain": ours, "transformers": hf}
     runners = {}

@@ -4,57 +4,19 @@ GeneRAIN built its models from ``transformers``' GPT2LMHeadModel and
 BertForMaskedLM (suzheng/GeneRAIN src/models/GeneExprTransformer.py:
 ``hidden_act`` gelu, ``layer_norm_eps`` 1e-12). These tests copy our weights
 into those classes and compare logits in float32 within 1e-5, with padding
-and, for bert_pred_expr, gene ids as position ids.
+and, for bert_pred_expr, gene ids as position ids. The name mapping is
+``generain.model.hf_state_dict``.
 """
 from __future__ import annotations
 
 import pytest
 import torch
 
-from generain.model import BertMLM, GPT, ModelConfig, build_model, model_config_for
+from generain.model import build_model, hf_state_dict, model_config_for
 
 transformers = pytest.importorskip("transformers")
 
 SHAPE = dict(n_layer=2, n_head=4, n_embd=32, n_inner=64, dropout=0.0)
-
-
-def _gpt_to_hf(m: GPT) -> dict[str, torch.Tensor]:
-    """Our GPT state -> GPT2LMHeadModel names (Conv1D weights are stored transposed)."""
-    sd = {"transformer.wte.weight": m.wte.weight, "transformer.wpe.weight": m.wpe.weight,
-          "transformer.ln_f.weight": m.ln_f.weight, "transformer.ln_f.bias": m.ln_f.bias,
-          "lm_head.weight": m.wte.weight}
-    for i, b in enumerate(m.h):
-        p = f"transformer.h.{i}."
-        for ours, theirs in [(b.ln_1, "ln_1"), (b.ln_2, "ln_2")]:
-            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight, ours.bias
-        for ours, theirs in [(b.c_attn, "attn.c_attn"), (b.attn_proj, "attn.c_proj"),
-                             (b.c_fc, "mlp.c_fc"), (b.mlp_proj, "mlp.c_proj")]:
-            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight.t(), ours.bias
-    return {k: v.detach().clone() for k, v in sd.items()}
-
-
-def _bert_to_hf(m: BertMLM) -> dict[str, torch.Tensor]:
-    """Our BertMLM state -> BertForMaskedLM names (token-type embedding: zero)."""
-    C = m.cfg.n_embd
-    e = "bert.embeddings."
-    sd = {e + "word_embeddings.weight": m.word_emb.weight, e + "position_embeddings.weight": m.pos_emb.weight,
-          e + "token_type_embeddings.weight": torch.zeros(1, C),
-          e + "LayerNorm.weight": m.ln_emb.weight, e + "LayerNorm.bias": m.ln_emb.bias,
-          "cls.predictions.transform.dense.weight": m.head_dense.weight,
-          "cls.predictions.transform.dense.bias": m.head_dense.bias,
-          "cls.predictions.transform.LayerNorm.weight": m.head_ln.weight,
-          "cls.predictions.transform.LayerNorm.bias": m.head_ln.bias,
-          "cls.predictions.bias": m.head_bias, "cls.predictions.decoder.weight": m.word_emb.weight,
-          "cls.predictions.decoder.bias": m.head_bias}
-    for i, layer in enumerate(m.layers):
-        p = f"bert.encoder.layer.{i}."
-        for part, w, b in zip(("query", "key", "value"), layer.qkv.weight.split(C), layer.qkv.bias.split(C)):
-            sd[p + f"attention.self.{part}.weight"], sd[p + f"attention.self.{part}.bias"] = w, b
-        for ours, theirs in [(layer.attn_out, "attention.output.dense"), (layer.ln_attn, "attention.output.LayerNorm"),
-                             (layer.ffn_in, "intermediate.dense"), (layer.ffn_out, "output.dense"),
-                             (layer.ln_ffn, "output.LayerNorm")]:
-            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight, ours.bias
-    return {k: v.detach().clone() for k, v in sd.items()}
 
 
 def _load(hf: torch.nn.Module, sd: dict[str, torch.Tensor]) -> None:
@@ -72,7 +34,7 @@ def test_gpt_matches_gpt2lmheadmodel():
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
         vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=4, n_inner=64, activation_function="gelu",
         layer_norm_epsilon=1e-12, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)).eval()
-    _load(hf, _gpt_to_hf(ours))
+    _load(hf, hf_state_dict(ours))
     idx = torch.randint(3, 50, (3, 16))
     with torch.no_grad():
         a, _ = ours(idx)
@@ -93,7 +55,7 @@ def test_bert_matches_bertformaskedlm(model_type):
         vocab_size=cfg.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
         hidden_act="gelu", layer_norm_eps=1e-12, max_position_embeddings=cfg.n_positions, type_vocab_size=1,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).eval()
-    _load(hf, _bert_to_hf(ours))
+    _load(hf, hf_state_dict(ours))
     key_mask = torch.ones(2, T, dtype=torch.bool)
     key_mask[1, 9:] = False  # the second sample has 9 real tokens, then padding
     if model_type == "bert_pred_genes":

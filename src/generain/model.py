@@ -295,3 +295,53 @@ def model_config_for(model_type: str, *, n_genes: int, length: int, **shape: obj
         return ModelConfig(vocab_size=N_EXPR_BINS + 1, n_positions=n_genes, **shape)  # type: ignore[arg-type]
     # GPT predicts token t+1 from tokens <= t: its inputs are length - 1 long
     return ModelConfig(vocab_size=n_genes, n_positions=length, **shape)  # type: ignore[arg-type]
+
+
+def hf_state_dict(model: GPT | BertMLM) -> dict[str, torch.Tensor]:
+    """The model's weights under Hugging Face ``transformers`` names.
+
+    ``GPT`` -> ``GPT2LMHeadModel`` (Conv1D weights are stored transposed,
+    (in, out)); ``BertMLM`` -> ``BertForMaskedLM`` (the packed q/k/v
+    projection split in three; the token-type embedding, which GeneRAIN never
+    varies, as a zero row of shape (1, n_embd)). Load the result with
+    ``load_state_dict(..., strict=False)``: position-id buffers are not
+    included. Used to prove logit equivalence (tests/test_model_hf.py) and to
+    benchmark against the reference implementation; needs no ``transformers``.
+
+    Returns
+    -------
+    dict
+        name -> detached float tensor copy.
+    """
+    if isinstance(model, GPT):
+        sd = {"transformer.wte.weight": model.wte.weight, "transformer.wpe.weight": model.wpe.weight,
+              "transformer.ln_f.weight": model.ln_f.weight, "transformer.ln_f.bias": model.ln_f.bias,
+              "lm_head.weight": model.wte.weight}
+        for i, b in enumerate(model.h):
+            p = f"transformer.h.{i}."
+            for ours, theirs in [(b.ln_1, "ln_1"), (b.ln_2, "ln_2")]:
+                sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight, ours.bias
+            for ours, theirs in [(b.c_attn, "attn.c_attn"), (b.attn_proj, "attn.c_proj"),
+                                 (b.c_fc, "mlp.c_fc"), (b.mlp_proj, "mlp.c_proj")]:
+                sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight.t(), ours.bias
+        return {k: v.detach().clone() for k, v in sd.items()}
+    C = model.cfg.n_embd
+    e = "bert.embeddings."
+    sd = {e + "word_embeddings.weight": model.word_emb.weight, e + "position_embeddings.weight": model.pos_emb.weight,
+          e + "token_type_embeddings.weight": torch.zeros(1, C),
+          e + "LayerNorm.weight": model.ln_emb.weight, e + "LayerNorm.bias": model.ln_emb.bias,
+          "cls.predictions.transform.dense.weight": model.head_dense.weight,
+          "cls.predictions.transform.dense.bias": model.head_dense.bias,
+          "cls.predictions.transform.LayerNorm.weight": model.head_ln.weight,
+          "cls.predictions.transform.LayerNorm.bias": model.head_ln.bias,
+          "cls.predictions.bias": model.head_bias, "cls.predictions.decoder.weight": model.word_emb.weight,
+          "cls.predictions.decoder.bias": model.head_bias}
+    for i, layer in enumerate(model.layers):
+        p = f"bert.encoder.layer.{i}."
+        for part, w, b in zip(("query", "key", "value"), layer.qkv.weight.split(C), layer.qkv.bias.split(C)):
+            sd[p + f"attention.self.{part}.weight"], sd[p + f"attention.self.{part}.bias"] = w, b
+        for ours, theirs in [(layer.attn_out, "attention.output.dense"), (layer.ln_attn, "attention.output.LayerNorm"),
+                             (layer.ffn_in, "intermediate.dense"), (layer.ffn_out, "output.dense"),
+                             (layer.ln_ffn, "output.LayerNorm")]:
+            sd[p + theirs + ".weight"], sd[p + theirs + ".bias"] = ours.weight, ours.bias
+    return {k: v.detach().clone() for k, v in sd.items()}

@@ -426,7 +426,9 @@ def train_model(
     if train["accelerator"] == "cpu" and train["devices"] > 1:  # the rule's threads are shared by the ranks
         kwargs["threads"] = max(1, threads // train["devices"])
     summary = launch_training(kwargs, launcher=train["launcher"])
-    vocab_size = 101 if model_type == "bert_pred_expr" else n_genes  # output classes: bins or genes
+    from .model import N_EXPR_BINS
+
+    vocab_size = N_EXPR_BINS + 1 if model_type == "bert_pred_expr" else n_genes  # output classes: bins or genes
     plots.loss_plot(pd.read_csv(out_metrics), out_plot, title=title, vocab_size=vocab_size)
     return summary
 

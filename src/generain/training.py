@@ -18,7 +18,10 @@ an uninterrupted run with the same seed.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import subprocess
+import sys
 import logging
 import math
 import os
@@ -37,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from . import MASK_ID, PAD_ID
 from .model import IGNORE_INDEX, MODEL_TYPES, N_EXPR_BINS, BertMLM, GPT, ModelConfig, build_model, model_config_for
 from .tokenize import TokenShards
-from .utils import InputError, atomic_path, write_json
+from .utils import InputError, atomic_path, setup_logging, write_json
 
 log = logging.getLogger("generain.training")  # also when run as python -m generain.training
 
@@ -242,19 +245,18 @@ class TokenDataModule(L.LightningDataModule):
         if len(self.train_set) == 0:
             raise InputError(f"{self.index_path}: no samples in the train split")
 
-    def _loader(self, dataset: SampleDataset, shuffle: bool) -> ResumableLoader:
+    def _sampler(self, dataset: SampleDataset, shuffle: bool) -> EpochSampler:
         world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = EpochSampler(len(dataset), seed=self.seed, shuffle=shuffle, num_replicas=world, rank=rank)
-        return ResumableLoader(dataset, sampler, batch_size=self.batch_size, num_workers=self.num_workers,
-                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
+        return EpochSampler(len(dataset), seed=self.seed, shuffle=shuffle, num_replicas=world, rank=rank)
 
     def train_dataloader(self) -> ResumableLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return ResumableLoader(self.train_set, self._sampler(self.train_set, shuffle=True),
+                               batch_size=self.batch_size, num_workers=self.num_workers,
+                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = EpochSampler(len(self.val_set), seed=self.seed, shuffle=False, num_replicas=world, rank=rank)
-        return DataLoader(self.val_set, sampler=sampler, batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(self.val_set, sampler=self._sampler(self.val_set, shuffle=False),
+                          batch_size=self.batch_size, num_workers=self.num_workers)
 
 
 # ---------------------------------------------------------------------------
@@ -367,8 +369,14 @@ _NOT_IN_FINGERPRINT = ("num_workers", "threads", "progress_bar", "checkpoint_eve
 
 
 def run_fingerprint(kwargs: dict[str, Any]) -> str:
-    """Identity of a training run: the :func:`train_model` arguments that shape it and the token index it reads."""
-    settings = {k: v for k, v in kwargs.items() if k not in _NOT_IN_FINGERPRINT}
+    """Identity of a training run: the :func:`train_model` arguments that shape it and the token index it reads.
+
+    Arguments left out take :func:`train_model`'s defaults, so the launcher's
+    partial kwargs and the rank's full argument list give the same fingerprint.
+    """
+    bound = inspect.signature(train_model).bind(**kwargs)
+    bound.apply_defaults()
+    settings = {k: v for k, v in bound.arguments.items() if k not in _NOT_IN_FINGERPRINT}
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     h.update(Path(kwargs["index_path"]).read_bytes())
     return h.hexdigest()[:16]
@@ -466,7 +474,8 @@ def train_model(
     dict
         model_type, final_val_loss, final_train_loss, epochs, steps,
         effective_batch, n_parameters, train_samples, validation_samples,
-        world_size, resumed_from_step, seconds (empty on ranks other than 0).
+        world_size, resumed_from (null or the checkpoint's file name), seconds
+        (empty on ranks other than 0).
 
     Raises
     ------
@@ -477,7 +486,7 @@ def train_model(
     """
     if model_type not in MODEL_TYPES:
         raise ValueError(f"unknown model type {model_type!r}; expected one of {', '.join(MODEL_TYPES)}")
-    fingerprint = run_fingerprint({k: v for k, v in locals().items() if k in _TRAIN_ARGS})
+    fingerprint = run_fingerprint({k: v for k, v in locals().items() if k in _TRAIN_PARAMETERS})
     if resume == "auto":
         resume = _resume_point(checkpoint_dir(checkpoint_path), fingerprint)
     if threads:
@@ -592,7 +601,7 @@ def _per_epoch_metrics(log_dir: Path) -> pd.DataFrame:
     return raw.groupby("epoch").agg(**cols).reset_index()
 
 
-_TRAIN_ARGS = tuple(train_model.__code__.co_varnames[:train_model.__code__.co_kwonlyargcount])
+_TRAIN_PARAMETERS = frozenset(inspect.signature(train_model).parameters)
 
 
 def load_model(checkpoint_path: str | os.PathLike[str]) -> tuple[str, GPT | BertMLM]:
@@ -650,9 +659,6 @@ def launch_training(kwargs: dict[str, Any], *, launcher: str = "auto") -> dict[s
     RuntimeError
         If the training processes fail.
     """
-    import subprocess
-    import sys
-
     if launcher not in ("auto", "srun", "local"):
         raise ValueError(f"launcher must be auto, srun or local, not {launcher!r}")
     devices, nodes = int(kwargs.get("devices", 1)), int(kwargs.get("num_nodes", 1))
@@ -685,9 +691,6 @@ def launch_training(kwargs: dict[str, Any], *, launcher: str = "auto") -> dict[s
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m generain.training spec.json``: one training rank (see :func:`launch_training`)."""
-    import sys
-
-    from .utils import setup_logging
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
