@@ -10,6 +10,23 @@ MODELS = config["models"]
 # Ranks of a training job: one Slurm task (and on GPUs one GPU) per device and node.
 TRAIN_RANKS = config["train"]["devices"] * config["train"]["num_nodes"]
 TRAIN_GPUS = TRAIN_RANKS if config["train"]["accelerator"] == "gpu" else 0
+# Sweep embeddings: the trained models, then the baselines (name -> kind, the
+# trained embedding whose genes (and, for shuffled, vectors) it starts from,
+# and for external ones the word2vec file).
+BASELINES = {}
+for _kind in config["sweep"]["baselines"]:
+    if _kind == "shuffled":
+        for _m in MODELS:
+            BASELINES[f"{_m}_shuffled"] = {"kind": "shuffled", "of": _m}
+    else:
+        BASELINES[_kind] = {"kind": _kind, "of": MODELS[0]}
+for _name, _path in config["sweep"]["external"].items():
+    BASELINES[_name] = {"kind": "external", "of": MODELS[0], "path": _path}
+if set(BASELINES) & set(MODELS):
+    raise ValueError(f"config sweep.external: names {sorted(set(BASELINES) & set(MODELS))} clash with models")
+SWEEP_EMBEDDINGS = MODELS + list(BASELINES)
+SWEEP_SHARDS = config["sweep"]["shards"]
+SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
 ENV_CORE = "../envs/core.yaml"
 ENV_TRAIN = "../envs/train.yaml"
 ENV_ANNOTATION = "../envs/annotation.yaml"
@@ -22,6 +39,9 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "NONE",
     model="|".join(sorted(set(MODELS) | set(config["species"]["models"]))),
     corpus="main|pseudo_species",
+    baseline="|".join(map(re.escape, BASELINES)) if BASELINES else "NONE",
+    embedding="|".join(map(re.escape, SWEEP_EMBEDDINGS)),
+    shard=r"\d+",
 
 
 def gene_table():
@@ -72,7 +92,12 @@ def final_outputs():
             os.path.join(RESULTS, "embeddings", f"{m}.parquet"),
             os.path.join(RESULTS, "sweep", m, "auc.parquet"),
             os.path.join(RESULTS, "lncrna", m, "predictions.parquet"),
+            os.path.join(RESULTS, "lncrna", m, "top_predictions.tsv"),
         ]
+    for b in BASELINES:
+        out.append(os.path.join(RESULTS, "sweep", b, "auc.parquet"))
+    if BASELINES:
+        out.append(os.path.join(RESULTS, "sweep", "comparison.tsv"))
     for m in species_outputs():
         out.append(os.path.join(RESULTS, "species", m, "ortholog_ranks.parquet"))
     return out

@@ -1,18 +1,21 @@
 # Each property's classifier, refit on all protein-coding genes, applied to
-# every lncRNA of the vocabulary.
+# every lncRNA of the vocabulary (trained models only).
 
 
 rule predict_lncrna:
     input:
         embedding=os.path.join(RESULTS, "embeddings", "{model}.parquet"),
-        gene_sets=config["annotation"]["gene_sets"],
+        classifiers=os.path.join(RESULTS, "sweep", "{model}", "classifiers.parquet"),
         catalogue=os.path.join(RESULTS, "sweep", "{model}", "properties.parquet"),
     output:
         predictions=os.path.join(RESULTS, "lncrna", "{model}", "predictions.parquet"),
+        top=report(
+            os.path.join(RESULTS, "lncrna", "{model}", "top_predictions.tsv"),
+            caption="../report/lncrna.rst",
+            category="4. lncRNA predictions",
+        ),
     params:
-        C=config["sweep"]["C"],
-        seed=config["seed"],
-    threads: 2
+        lncrna=config["lncrna"],
     log:
         os.path.join(LOGS, "predict_lncrna", "{model}.log"),
     benchmark:

@@ -12,7 +12,11 @@ rule summarize_run:
             os.path.join(RESULTS, "models", "main", "{model}", "summary.json"),
             model=MODELS,
         ),
-        auc=expand(os.path.join(RESULTS, "sweep", "{model}", "auc.parquet"), model=MODELS),
+        auc=expand(os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"), embedding=SWEEP_EMBEDDINGS),
+        catalogues=expand(
+            os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"), embedding=MODELS
+        ),
+        comparison=[os.path.join(RESULTS, "sweep", "comparison.tsv")] if BASELINES else [],
         predictions=expand(
             os.path.join(RESULTS, "lncrna", "{model}", "predictions.parquet"), model=MODELS
         ),
@@ -22,6 +26,7 @@ rule summarize_run:
     params:
         run_name=config["run_name"],
         models=MODELS,
+        embeddings=SWEEP_EMBEDDINGS,
         species_models=list(species_outputs()),
     log:
         os.path.join(LOGS, "summarize_run.log"),

@@ -1,28 +1,119 @@
-# One cross-validated L2 logistic regression per gene property (10-500
-# protein-coding genes in the vocabulary) on each model's gene embeddings.
+# The gene-property sweep: choose the properties (catalogue), fit one
+# cross-validated L2 logistic regression per property on each embedding -
+# trained models and baselines - in sweep.shards parallel jobs, gather, and
+# compare every embedding with every baseline.
+
+
+rule make_baseline:
+    input:
+        embedding=lambda w: os.path.join(RESULTS, "embeddings", f"{BASELINES[w.baseline]['of']}.parquet"),
+        matrix=lambda w: (
+            [os.path.join(RESULTS, "normalize", "log_cp10m.h5")]
+            if BASELINES[w.baseline]["kind"] == "svd"
+            else []
+        ),
+        external=lambda w: [BASELINES[w.baseline]["path"]] if BASELINES[w.baseline]["kind"] == "external" else [],
+    output:
+        w2v=os.path.join(RESULTS, "embeddings", "{baseline}.w2v.txt"),
+        parquet=os.path.join(RESULTS, "embeddings", "{baseline}.parquet"),
+    params:
+        kind=lambda w: BASELINES[w.baseline]["kind"],
+        seed=config["seed"],
+    log:
+        os.path.join(LOGS, "make_baseline", "{baseline}.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/make_baseline.py"
+
+
+rule catalogue_properties:
+    input:
+        embedding=os.path.join(RESULTS, "embeddings", "{embedding}.parquet"),
+        gene_sets=config["annotation"]["gene_sets"],
+        gene_table=gene_table(),
+    output:
+        catalogue=os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
+    params:
+        sweep=config["sweep"],
+        seed=config["seed"],
+    log:
+        os.path.join(LOGS, "catalogue_properties", "{embedding}.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/catalogue_properties.py"
 
 
 rule sweep_properties:
     input:
-        embedding=os.path.join(RESULTS, "embeddings", "{model}.parquet"),
+        embedding=os.path.join(RESULTS, "embeddings", "{embedding}.parquet"),
         gene_sets=config["annotation"]["gene_sets"],
+        gene_table=gene_table(),
+        catalogue=os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
     output:
-        auc=os.path.join(RESULTS, "sweep", "{model}", "auc.parquet"),
-        catalogue=os.path.join(RESULTS, "sweep", "{model}", "properties.parquet"),
-        plot=report(
-            os.path.join(RESULTS, "sweep", "{model}", "auc.png"),
-            caption="../report/sweep.rst",
-            category="3. Property sweep",
-        ),
+        shard=os.path.join(RESULTS, "sweep", "{embedding}", "shards", "{shard}.parquet"),
     params:
         sweep=config["sweep"],
+        n_shards=SWEEP_SHARDS,
         seed=config["seed"],
     threads: 2
+    resources:
+        gpus=SWEEP_GPUS,
     log:
-        os.path.join(LOGS, "sweep_properties", "{model}.log"),
+        os.path.join(LOGS, "sweep_properties", "{embedding}", "{shard}.log"),
     benchmark:
-        os.path.join(BENCH, "sweep_properties", "{model}.tsv")
+        os.path.join(BENCH, "sweep_properties", "{embedding}", "{shard}.tsv")
     conda:
         ENV_CORE
     script:
         "../workflow_scripts/sweep_properties.py"
+
+
+rule gather_sweep:
+    input:
+        shards=expand(
+            os.path.join(RESULTS, "sweep", "{{embedding}}", "shards", "{shard}.parquet"),
+            shard=range(SWEEP_SHARDS),
+        ),
+        catalogue=os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
+    output:
+        auc=os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"),
+        classifiers=os.path.join(RESULTS, "sweep", "{embedding}", "classifiers.parquet"),
+        plot=report(
+            os.path.join(RESULTS, "sweep", "{embedding}", "auc.png"),
+            caption="../report/sweep.rst",
+            category="3. Property sweep",
+        ),
+    log:
+        os.path.join(LOGS, "gather_sweep", "{embedding}.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/gather_sweep.py"
+
+
+rule compare_embeddings:
+    input:
+        auc=expand(os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"), embedding=SWEEP_EMBEDDINGS),
+    output:
+        comparison=report(
+            os.path.join(RESULTS, "sweep", "comparison.tsv"),
+            caption="../report/comparison.rst",
+            category="3. Property sweep",
+        ),
+        distribution=os.path.join(RESULTS, "sweep", "auc_distribution.tsv"),
+        plot=report(
+            os.path.join(RESULTS, "sweep", "comparison.png"),
+            caption="../report/comparison.rst",
+            category="3. Property sweep",
+        ),
+    params:
+        embeddings=SWEEP_EMBEDDINGS,
+        baselines=list(BASELINES),
+    log:
+        os.path.join(LOGS, "compare_embeddings.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/compare_embeddings.py"

@@ -97,3 +97,33 @@ def test_bundled_annotation_is_consistent():
     sets = pd.read_parquet(repo / "gene_sets.parquet", columns=["source", "term_id"]).drop_duplicates()
     assert sets["source"].astype(str).value_counts().to_dict() == {"GO_BP": 6845, "HPO": 5085, "GO_MF": 1307,
                                                                   "GO_CC": 853}
+
+
+def test_read_gene_sets_gmt_maps_symbols(gene_table, tmp_path, caplog):
+    genes = annotation.read_gene_table(gene_table)  # A, B, C unique; DUP -> ENSG04 and ENSG05
+    gmt = tmp_path / "MSigSyms.gmt"
+    gmt.write_text("T1\tterm one\tA\tENSG03.1\tNOPE\n"
+                   "T2\tterm two\tB\tDUP\tENSG02\tC\n")
+    with caplog.at_level("WARNING", logger="generain.annotation"):
+        df = annotation.read_gene_sets(gmt, gene_table=genes)
+    assert df.values.tolist() == [["MSigSyms", "T1", "term one", "ENSG01"], ["MSigSyms", "T1", "term one", "ENSG03"],
+                                  ["MSigSyms", "T2", "term two", "ENSG02"], ["MSigSyms", "T2", "term two", "ENSG03"]]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    msg = warnings[0].getMessage()
+    assert "MSigSyms.gmt" in msg and "dropped 2 gene-set entries" in msg
+    assert "1 unknown symbol(s) (1 entries, e.g. NOPE)" in msg
+    assert "1 ambiguous symbol(s) (1 entries, e.g. DUP)" in msg
+    # without a gene table the symbols are kept as given
+    caplog.clear()
+    raw = annotation.read_gene_sets(gmt)
+    assert raw["ensembl_id"].tolist() == ["A", "ENSG03", "NOPE", "B", "DUP", "ENSG02", "C"]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_read_gene_sets_gmt_symbols_need_symbol_column(gene_table, tmp_path):
+    gmt = tmp_path / "s.gmt"
+    gmt.write_text("T1\tterm one\tA\n")
+    genes = annotation.read_gene_table(gene_table).drop(columns="symbol")
+    with pytest.raises(InputError, match=r"s\.gmt: gene_table lacks column\(s\) \['symbol'\]"):
+        annotation.read_gene_sets(gmt, gene_table=genes)

@@ -56,7 +56,7 @@ SMALL = dict(
     tokens={"length": 64},
     model={"n_layer": 1, "n_head": 2, "n_embd": 16, "n_inner": 32},
     train={"epochs": 2, "batch_size": 16},
-    sweep={"max_properties": 20},
+    sweep={"max_properties": 20, "shards": 2},
     species={"epochs": 2},
 )
 
@@ -120,11 +120,30 @@ def test_embeddings_contract(demo_run, model):
 def test_sweep_lncrna_species_and_summary(demo_run):
     workdir, res = demo_run
     auc = pd.read_parquet(res / "sweep" / "gpt" / "auc.parquet")
-    assert list(auc.columns) == ["source", "term_id", "term_name", "n_positive", "auc", "average_precision"]
+    assert list(auc.columns) == ["source", "term_id", "term_name", "n_positive", "auc", "average_precision",
+                                 "n_iter", "converged"]  # the contract's columns, then the solver's
     assert len(auc) == 20 and auc["auc"].between(0, 1).all() and auc["n_positive"].between(10, 500).all()
+    assert auc["converged"].all()
+    # two shards (SMALL sets sweep.shards: 2), gathered in catalogue order
+    assert sorted(p.name for p in (res / "sweep" / "gpt" / "shards").iterdir()) == ["0.parquet", "1.parquet"]
+    cat = pd.read_parquet(res / "sweep" / "gpt" / "properties.parquet")
+    assert list(auc["term_id"]) == list(cat.loc[cat["kept"], "term_id"])
+    assert cat["kept"].sum() == 20 and cat["reason"].str.startswith("near-duplicate").sum() > 0
     pred = pd.read_parquet(res / "lncrna" / "gpt" / "predictions.parquet")
     assert list(pred.columns) == ["ensembl_id", "symbol", "source", "term_id", "probability"]
     assert len(pred) == 622 * 20 and pred["probability"].between(0, 1).all()
+    top = pd.read_csv(res / "lncrna" / "gpt" / "top_predictions.tsv", sep="\t")
+    assert len(top) == 622 * 20 and top.groupby("ensembl_id")["rank"].max().eq(20).all()
+    # baselines swept on the same properties, and compared with each model
+    for name in ("random", "svd", "gpt_shuffled", "bert_pred_expr_shuffled"):
+        b = pd.read_parquet(res / "sweep" / name / "auc.parquet")
+        assert len(b) == 20 and b["auc"].between(0, 1).all()
+    cmp_ = pd.read_csv(res / "sweep" / "comparison.tsv", sep="\t")
+    overall = cmp_[cmp_["source"] == "all"]
+    assert len(overall) == 3 * 5 and set(overall["baseline"]) == {"random", "svd", "gpt_shuffled",
+                                                                  "bert_pred_genes_shuffled",
+                                                                  "bert_pred_expr_shuffled"}
+    assert (overall["properties"] == 20).all() and overall["p_value"].between(0, 1).all()
     ranks = pd.read_parquet(res / "species" / "gpt" / "ortholog_ranks.parquet")
     assert list(ranks.columns) == ["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine"]
     assert set(ranks["split"]) == {"train", "test"} and ranks["rank"].min() >= 1
@@ -139,6 +158,8 @@ def test_sweep_lncrna_species_and_summary(demo_run):
                              "passed_by_series": {"airway_GSE52778": 8, "geuvadis_lcl": 85, "gtex_lung_chr21": 0}}
     assert summary["vocab"]["size"] == 13172
     assert summary["lncrna"]["gpt"]["predictions"] == 622 * 20
+    assert summary["sweep"]["gpt"]["catalogue"]["kept"] == 20 and summary["sweep"]["svd"]["properties"] == 20
+    assert len(summary["sweep_comparison"]) == 15
     for model, classes in (("gpt", 13172), ("bert_pred_genes", 13172), ("bert_pred_expr", 101)):
         t = summary["train"][model]
         assert t["model_type"] == model and t["epochs"] == 2 and t["steps"] == 2 * 6  # 84 samples / batch 16
@@ -277,3 +298,31 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     assert slurm.returncode == 0, slurm.stderr[-3000:]
     a, b = _job_counts(local.stdout + local.stderr), _job_counts(slurm.stdout + slurm.stderr)
     assert a == b and a["train_model"] == 4 and a["ingest_counts"] == 1
+
+
+def test_sweep_agrees_with_sklearn_on_the_demo_embedding(demo_run):
+    """A sample of the e2e run's properties refit with scikit-learn on the same folds: |dAUC| <= 0.01."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from generain import annotation, classifier, embed, sweep
+
+    _, res = demo_run
+    table = embed.read_embeddings(res / "embeddings" / "gpt.parquet")
+    pc = table[table["biotype"] == "protein_coding"].reset_index(drop=True)
+    x, genes = embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy()
+    auc = pd.read_parquet(res / "sweep" / "gpt" / "auc.parquet").iloc[::4]  # 5 of the 20
+    sets = annotation.read_gene_sets(REPO / "resources" / "annotation" / "gene_sets.parquet")
+    y = sweep.memberships(sets, auc, genes).toarray()
+    seed = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["seed"]
+    seeds = np.array([classifier.property_seed(seed, s, t) for s, t in zip(auc["source"], auc["term_id"])])
+    folds = classifier.stratified_folds(y, n_folds=5, seeds=seeds)
+    for j, row in enumerate(auc.itertuples()):
+        ref = []
+        for f in range(5):
+            tr, te = folds[j] != f, folds[j] == f
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8))
+            ref.append(roc_auc_score(y[j, te], clf.fit(x[tr], y[j, tr]).predict_proba(x[te])[:, 1]))
+        assert abs(np.mean(ref) - row.auc) <= 0.01, (row.term_id, np.mean(ref), row.auc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -134,7 +135,10 @@ def harmonize_genes(
     return out, report
 
 
-def read_gene_sets(path: str | os.PathLike[str]) -> pd.DataFrame:
+ENSEMBL_GENE_ID = re.compile(r"^ENS[A-Z]*G\d+")
+
+
+def read_gene_sets(path: str | os.PathLike[str], *, gene_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read gene-property sets as a long table.
 
     Parameters
@@ -143,11 +147,25 @@ def read_gene_sets(path: str | os.PathLike[str]) -> pd.DataFrame:
         Parquet or TSV with columns source, term_id, term_name, ensembl_id; or a
         GMT file (``.gmt``: term, description, genes...) whose source is the
         file's stem.
+    gene_table : pandas.DataFrame, optional
+        The gene table (columns ensembl_id, symbol), e.g. from
+        :func:`read_gene_table`. Used for GMT files only: their entries that do
+        not look like Ensembl gene ids (``^ENS[A-Z]*G\\d+``) are taken as gene
+        symbols (as in MSigDB or Enrichr files) and mapped to the Ensembl id
+        of the table row with that symbol. Symbols the table does not know, or
+        that several Ensembl ids share, are dropped with a warning. Without
+        ``gene_table`` GMT entries are kept as given.
 
     Returns
     -------
     pandas.DataFrame
         Columns source, term_id, term_name, ensembl_id (unversioned), unique rows.
+
+    Raises
+    ------
+    InputError
+        Missing file, a table lacking one of the columns, or a ``gene_table``
+        without ensembl_id and symbol.
     """
     path = Path(path)
     if not path.exists():
@@ -160,6 +178,8 @@ def read_gene_sets(path: str | os.PathLike[str]) -> pd.DataFrame:
                 continue
             rows += [(path.stem, parts[0], parts[1], g) for g in parts[2:] if g]
         df = pd.DataFrame(rows, columns=list(GENE_SET_COLUMNS))
+        if gene_table is not None:
+            df = _symbols_to_ensembl(df, gene_table, source=path.name)
     elif path.suffix == ".parquet":
         df = pd.read_parquet(path)
     else:
@@ -170,6 +190,53 @@ def read_gene_sets(path: str | os.PathLike[str]) -> pd.DataFrame:
     df = df[list(GENE_SET_COLUMNS)].astype(str)
     df["ensembl_id"] = df["ensembl_id"].map(strip_version)
     return df.drop_duplicates().reset_index(drop=True)
+
+
+def _symbols_to_ensembl(df: pd.DataFrame, gene_table: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Map the non-Ensembl entries of a GMT long table from symbols to Ensembl ids.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Long table (source, term_id, term_name, ensembl_id) whose ensembl_id
+        column holds Ensembl ids or gene symbols.
+    gene_table : pandas.DataFrame
+        Columns ensembl_id, symbol.
+    source : str
+        File name used in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` with symbols replaced by Ensembl ids; rows with unknown or
+        ambiguous symbols dropped (logged as a warning with counts and examples).
+    """
+    missing = [c for c in ("ensembl_id", "symbol") if c not in gene_table.columns]
+    if missing:
+        raise InputError(f"{source}: gene_table lacks column(s) {missing}; has {list(gene_table.columns)}")
+    table = gene_table[["ensembl_id", "symbol"]].dropna().astype(str)
+    table = table[table["symbol"] != ""].drop_duplicates()
+    n_ids = table.groupby("symbol")["ensembl_id"].nunique()
+    unique_sym = table[table["symbol"].map(n_ids) == 1].drop_duplicates("symbol").set_index("symbol")["ensembl_id"]
+    entry = df["ensembl_id"].astype(str)
+    is_symbol = ~entry.str.match(ENSEMBL_GENE_ID.pattern)
+    mapped = entry[is_symbol].map(unique_sym)
+    ambiguous = is_symbol & entry.map(n_ids).gt(1)
+    unknown = is_symbol & ~entry.isin(n_ids.index)
+    n_mapped = int(mapped.notna().sum())
+    if ambiguous.any() or unknown.any():
+        unk, amb = entry[unknown].unique(), entry[ambiguous].unique()
+        log.warning(
+            "%s: dropped %d gene-set entries whose symbols could not be mapped to one Ensembl id: "
+            "%d unknown symbol(s) (%d entries, e.g. %s), %d ambiguous symbol(s) (%d entries, e.g. %s); "
+            "%d symbol entries mapped",
+            source, int(unknown.sum() + ambiguous.sum()), len(unk), int(unknown.sum()), ", ".join(unk[:5]) or "-",
+            len(amb), int(ambiguous.sum()), ", ".join(amb[:5]) or "-", n_mapped)
+    elif n_mapped:
+        log.info("%s: %d gene-set entries mapped from symbols to Ensembl ids", source, n_mapped)
+    out = df.copy()
+    out.loc[is_symbol, "ensembl_id"] = mapped
+    return out[out["ensembl_id"].notna()].reset_index(drop=True)
 
 
 def read_orthologs(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -454,8 +454,10 @@ def export_embeddings(*, checkpoint: PathLike, vocab: PathLike, out_w2v: PathLik
     return len(table)
 
 
-def _read_gene_sets(paths: Sequence[PathLike]) -> pd.DataFrame:
-    return pd.concat([annotation.read_gene_sets(p) for p in paths], ignore_index=True).drop_duplicates()
+def _read_gene_sets(paths: Sequence[PathLike], gene_table: PathLike | None = None) -> pd.DataFrame:
+    genes = annotation.read_gene_table(gene_table) if gene_table else None
+    return pd.concat([annotation.read_gene_sets(p, gene_table=genes) for p in paths],
+                     ignore_index=True).drop_duplicates()
 
 
 def _split_embedding(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -464,46 +466,118 @@ def _split_embedding(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             human[human["biotype"] == "lncRNA"].reset_index(drop=True))
 
 
-def sweep_properties(
+def catalogue_properties(
     *,
     embedding: PathLike,
     gene_sets: Sequence[PathLike],
+    gene_table: PathLike | None,
     min_genes: int,
     max_genes: int,
+    max_jaccard: float,
     max_properties: int | None,
     folds: int,
-    c: float,
     seed: int,
-    threads: int,
-    out_auc: PathLike,
     out_catalogue: PathLike,
-    out_plot: PathLike,
-    model_name: str,
 ) -> dict[str, Any]:
-    """Cross-validated classifier per property on one embedding.
+    """Choose the sweep's properties for one embedding's protein-coding genes.
 
-    Outputs: ``out_auc`` (sweep/{model}/auc.parquet: source, term_id,
-    term_name, n_positive, auc, average_precision), ``out_catalogue`` (every
-    gene set, kept or not and why), ``out_plot`` (AUC per source).
+    Output: sweep/{model}/properties.parquet, every gene set with source, term_id,
+    term_name, n_genes, n_positive, kept, reason, jaccard_duplicate_of
+    (:func:`generain.sweep.property_catalogue`).
     """
     if min_genes < folds:
         raise InputError(f"config sweep.min_genes ({min_genes}) must be at least sweep.folds ({folds}): "
                          "every fold needs a member of the gene set")
-    table = embed.read_embeddings(embedding)
-    pc, _ = _split_embedding(table)
-    sets = _read_gene_sets(gene_sets)
+    pc, _ = _split_embedding(embed.read_embeddings(embedding))
+    sets = _read_gene_sets(gene_sets, gene_table)
     cat = sweep.property_catalogue(sets, pc["ensembl_id"].to_numpy(), min_genes=min_genes, max_genes=max_genes,
-                                   max_properties=max_properties, seed=seed)
+                                   max_jaccard=max_jaccard, max_properties=max_properties, seed=seed)
     n_kept = int(cat["kept"].sum())
     if n_kept == 0:
-        raise InputError(f"{gene_sets}: no gene set has {min_genes}-{max_genes} protein-coding genes in the vocabulary")
-    with timed(f"sweep of {n_kept} properties on {len(pc)} protein-coding genes"):
-        auc = sweep.run_sweep(embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy(), sets, cat,
-                              folds=folds, c=c, seed=seed, n_jobs=threads)
+        raise InputError(f"{list(map(str, gene_sets))}: no gene set has {min_genes}-{max_genes} protein-coding "
+                         "genes in the vocabulary")
     write_parquet(pa.Table.from_pandas(cat, preserve_index=False), out_catalogue)
+    reasons = cat.loc[~cat["kept"], "reason"].str.replace(r" of .*| \(seed.*", "", regex=True).value_counts()
+    stats = {"gene_sets": int(len(cat)), "kept": n_kept, "kept_by_source": cat[cat["kept"]].groupby("source").size()
+             .astype(int).to_dict(), "dropped": {str(k): int(v) for k, v in reasons.items()}}
+    log.info("property catalogue: %s", stats)
+    return stats
+
+
+def sweep_properties(
+    *,
+    embedding: PathLike,
+    gene_sets: Sequence[PathLike],
+    gene_table: PathLike | None,
+    catalogue: PathLike,
+    shard: int,
+    n_shards: int,
+    folds: int,
+    c: float,
+    seed: int,
+    batch_size: int,
+    device: str,
+    max_iter: int,
+    tol: float,
+    threads: int,
+    out_shard: PathLike,
+) -> int:
+    """Cross-validated classifiers of one shard of the kept properties on one embedding.
+
+    The kept properties, in catalogue order, are cut into ``n_shards`` contiguous
+    parts; this job fits part ``shard`` (0-based). Output: a parquet with the AUC
+    table's columns, n_iter, converged, and the classifier (intercept, coef, and
+    the out-of-fold precision columns of :class:`generain.sweep.SweepResult`).
+    """
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    if not 0 <= shard < n_shards:
+        raise InputError(f"shard {shard} is not in 0..{n_shards - 1}")
+    pc, _ = _split_embedding(embed.read_embeddings(embedding))
+    cat = pd.read_parquet(catalogue)
+    kept = cat[cat["kept"]].reset_index(drop=True)
+    part = kept.iloc[np.array_split(np.arange(len(kept)), n_shards)[shard]]
+    sets = _read_gene_sets(gene_sets, gene_table)
+    with timed(f"sweep shard {shard + 1}/{n_shards}: {len(part)} properties on {len(pc)} protein-coding genes "
+               f"x {len(pc['embedding'].iloc[0])} dimensions"):
+        res = sweep.run_sweep(embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy(), sets, part, folds=folds,
+                              c=c, seed=seed, batch_size=batch_size, device=device, max_iter=max_iter, tol=tol)
+    table = res.auc.merge(res.classifiers, on=["source", "term_id"], how="left", validate="one_to_one")
+    write_parquet(pa.Table.from_pandas(table, preserve_index=False), out_shard)
+    return len(table)
+
+
+def gather_sweep(
+    *,
+    shards: Sequence[PathLike],
+    catalogue: PathLike,
+    model_name: str,
+    out_auc: PathLike,
+    out_classifiers: PathLike,
+    out_plot: PathLike,
+) -> dict[str, Any]:
+    """Join the sweep's shards: sweep/{model}/auc.parquet, classifiers.parquet and the AUC plot.
+
+    ``auc.parquet``: source, term_id, term_name, n_positive, auc,
+    average_precision (the contract), then n_iter and converged.
+    ``classifiers.parquet``: source, term_id, intercept, coef, precision_{t},
+    n_called_{t}.
+    """
+    parts = pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True)
+    kept = pd.read_parquet(catalogue).query("kept")
+    missing = set(zip(kept["source"], kept["term_id"])) - set(zip(parts["source"], parts["term_id"]))
+    if missing or len(parts) != len(kept):
+        raise InputError(f"{len(shards)} sweep shards hold {len(parts)} properties, the catalogue {catalogue} keeps "
+                         f"{len(kept)} (missing e.g. {sorted(missing)[:3]})")
+    auc_cols = [*sweep.AUC_COLUMNS, "n_iter", "converged"]
+    auc = parts[auc_cols]
+    clf = parts[["source", "term_id", *[c for c in parts.columns if c not in auc_cols]]]
     write_parquet(pa.Table.from_pandas(auc, preserve_index=False), out_auc)
+    write_parquet(pa.Table.from_pandas(clf, preserve_index=False), out_classifiers)
     plots.auc_plot(auc, out_plot, title=f"{model_name}: {len(auc)} properties, median AUC {auc['auc'].median():.3f}")
     stats = {"properties": int(len(auc)), "median_auc": float(auc["auc"].median()),
+             "not_converged": int((~auc["converged"]).sum()),
              "median_auc_by_source": auc.groupby("source")["auc"].median().round(4).to_dict()}
     log.info("sweep: %s", stats)
     return stats
@@ -512,26 +586,122 @@ def sweep_properties(
 def predict_lncrna(
     *,
     embedding: PathLike,
-    gene_sets: Sequence[PathLike],
+    classifiers: PathLike,
     catalogue: PathLike,
-    c: float,
-    seed: int,
-    threads: int,
+    top_k: int,
+    properties_per_batch: int,
     out_predictions: PathLike,
+    out_top: PathLike,
 ) -> int:
-    """Apply each kept property's classifier, fit on all protein-coding genes, to every lncRNA."""
+    """Apply each property's classifier, refit on all protein-coding genes, to every lncRNA.
+
+    Outputs: lncrna/{model}/predictions.parquet (ensembl_id, symbol, source,
+    term_id, probability; streamed in row groups of whole properties) and
+    lncrna/{model}/top_predictions.tsv (each lncRNA's ``top_k`` properties with
+    the precision the cross-validation estimates at that probability: members
+    among protein-coding genes whose out-of-fold probability reaches the grid
+    value just below it).
+    """
+    from . import lncrna
+
     table = embed.read_embeddings(embedding)
-    pc, lnc = _split_embedding(table)
+    _, lnc = _split_embedding(table)
     if len(lnc) == 0:
         raise InputError(f"{embedding}: the vocabulary has no lncRNA genes to predict")
-    sets = _read_gene_sets(gene_sets)
-    cat = pd.read_parquet(catalogue)
-    with timed(f"lncRNA predictions: {len(lnc)} lncRNAs x {int(cat['kept'].sum())} properties"):
-        pred = sweep.predict_lncrna(embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy(),
-                                    embed.embedding_matrix(lnc), lnc["ensembl_id"].to_numpy(),
-                                    lnc["symbol"].to_numpy(), sets, cat, c=c, seed=seed, n_jobs=threads)
-    write_parquet(pa.Table.from_pandas(pred, preserve_index=False), out_predictions)
-    return len(pred)
+    clf = pd.read_parquet(classifiers)
+    names = pd.read_parquet(catalogue, columns=["source", "term_id", "term_name"])
+    props = clf[["source", "term_id"]].merge(names, on=["source", "term_id"], how="left")
+    coef = np.stack(clf["coef"].to_numpy()).astype(np.float32)
+    icpt = clf["intercept"].to_numpy(np.float32)
+    x = embed.embedding_matrix(lnc)
+    kw = dict(coef=coef, intercept=icpt, properties=props, lnc_embedding=x, lnc_ids=lnc["ensembl_id"].to_numpy(),
+              lnc_symbols=lnc["symbol"].to_numpy(), properties_per_batch=properties_per_batch)
+    with timed(f"lncRNA predictions: {len(lnc)} lncRNAs x {len(clf)} properties"):
+        rows = lncrna.write_predictions(out_predictions, **kw)
+    top = lncrna.top_predictions(k=top_k, **kw)
+    # precision at the grid probability just below each prediction (NaN below the grid's first value)
+    grid = np.asarray(sweep.PRECISION_GRID)
+    curve = clf.set_index(["source", "term_id"])[sweep.precision_columns()]
+    at = np.searchsorted(grid, top["probability"].to_numpy(), side="right") - 1
+    pos = curve.index.get_indexer(pd.MultiIndex.from_frame(top[["source", "term_id"]]))
+    vals = curve.to_numpy()[pos, np.clip(at, 0, None)]
+    top["precision_at_probability"] = np.where(at >= 0, vals, np.nan)
+    with atomic_path(out_top) as tmp:
+        top.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
+    log.info("wrote %d predictions and the top %d properties of %d lncRNAs", rows, top_k, len(lnc))
+    return rows
+
+
+def make_baseline(
+    *,
+    kind: str,
+    embedding: PathLike,
+    matrix: PathLike | None,
+    external: PathLike | None,
+    seed: int,
+    out_w2v: PathLike,
+    out_parquet: PathLike,
+) -> int:
+    """Write one baseline embedding for the sweep, on the genes of a trained embedding.
+
+    kind: ``random`` (Gaussian, same dimension), ``shuffled`` (the trained
+    vectors with gene rows permuted within biotype), ``svd`` (truncated SVD of
+    the normalized gene x sample matrix, same dimension), ``external`` (a
+    word2vec text file, restricted to the genes both cover). See
+    :mod:`generain.baselines`.
+    """
+    from . import baselines
+
+    table = embed.read_embeddings(embedding)
+    dim = len(table["embedding"].iloc[0])
+    if kind == "random":
+        out = baselines.random_embedding(table, dim=dim, seed=seed)
+    elif kind == "shuffled":
+        out = baselines.shuffled_embedding(table, seed=seed)
+    elif kind == "svd":
+        if matrix is None:
+            raise InputError("the svd baseline needs the normalized matrix")
+        out = baselines.svd_embedding(io.read_matrix(matrix), table, dim=dim, seed=seed)
+    elif kind == "external":
+        if external is None:
+            raise InputError("the external baseline needs a word2vec file")
+        out = baselines.external_embedding(external, table)
+    else:
+        raise InputError(f"unknown baseline kind {kind!r}")
+    embed.write_embeddings(out, w2v_path=out_w2v, parquet_path=out_parquet)
+    log.info("%s baseline: %d genes x %d dimensions", kind, len(out), len(out["embedding"].iloc[0]))
+    return len(out)
+
+
+def compare_embeddings(
+    *,
+    aucs: dict[str, PathLike],
+    baselines: Sequence[str],
+    out_comparison: PathLike,
+    out_distribution: PathLike,
+    out_plot: PathLike,
+) -> pd.DataFrame:
+    """Paired comparison of every embedding's property AUCs against every baseline.
+
+    Outputs: sweep/comparison.tsv (:data:`generain.baselines.COMPARISON_COLUMNS`:
+    paired Wilcoxon signed-rank test per source and overall),
+    sweep/auc_distribution.tsv (median and quartiles per embedding and source),
+    sweep/comparison.png (AUC per source, one box per embedding).
+    """
+    from . import baselines as bl
+
+    tables = {name: pd.read_parquet(path) for name, path in aucs.items()}
+    comparison = bl.compare_aucs(tables, baselines=list(baselines))
+    dist = bl.auc_distribution_table(tables)
+    with atomic_path(out_comparison) as tmp:
+        comparison.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    with atomic_path(out_distribution) as tmp:
+        dist.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    n = min(len(t) for t in tables.values())
+    plots.embedding_comparison_plot(tables, out_plot, title=f"ROC AUC per property source ({n}+ properties each)")
+    log.info("embedding comparison (all sources):\n%s",
+             comparison[comparison["source"] == bl.ALL_SOURCES].to_string(index=False))
+    return comparison
 
 
 def compare_species(
@@ -595,6 +765,8 @@ def summarize_run(
     predictions: dict[str, PathLike],
     species_summaries: dict[str, PathLike],
     out_summary: PathLike,
+    catalogues: dict[str, PathLike] | None = None,
+    comparison: PathLike | None = None,
 ) -> dict[str, Any]:
     """Collect each stage's headline figures into summary.json (keys in the README)."""
     q = pd.read_parquet(qc_table)
@@ -625,6 +797,22 @@ def summarize_run(
         out["sweep"][model] = {"properties": int(len(a)), "median_auc": round(float(a["auc"].median()), 4),
                                "median_auc_by_source": a.groupby("source")["auc"].median().round(4).to_dict(),
                                "median_average_precision": round(float(a["average_precision"].median()), 4)}
+        if "converged" in a:
+            out["sweep"][model]["not_converged"] = int((~a["converged"]).sum())
+    for model, path in (catalogues or {}).items():
+        cat = pd.read_parquet(path)
+        out["sweep"].setdefault(model, {})["catalogue"] = {
+            "gene_sets": int(len(cat)), "kept": int(cat["kept"].sum()),
+            "near_duplicates": int(cat["jaccard_duplicate_of"].notna().sum()),
+            "not_drawn": int(cat["reason"].fillna("").str.startswith("not drawn").sum())}
+    if comparison is not None:
+        cmp_ = pd.read_csv(comparison, sep="\t")
+        cmp_ = cmp_[cmp_["source"] == "all"]
+        out["sweep_comparison"] = [
+            {"embedding": r.embedding, "baseline": r.baseline, "properties": int(r.properties),
+             "median_auc_embedding": round(float(r.median_auc_embedding), 4),
+             "median_auc_baseline": round(float(r.median_auc_baseline), 4),
+             "wins": round(float(r.wins), 4), "p_value": float(r.p_value)} for r in cmp_.itertuples()]
     for model, path in predictions.items():
         meta = pq.read_metadata(path)
         lnc = pq.read_table(path, columns=["ensembl_id", "term_id"])

@@ -82,3 +82,39 @@ def rank_plot(ranks: dict[str, pd.DataFrame], path: str | os.PathLike[str], *, t
     ax.set_title(title)
     ax.legend()
     _save(fig, path)
+
+
+def embedding_comparison_plot(aucs: dict[str, pd.DataFrame], path: str | os.PathLike[str], *, title: str) -> None:
+    """Grouped box plots of ROC AUC per property source, one box per embedding; 0.5 = chance.
+
+    ``aucs`` maps embedding name -> AUC table (source, term_id, auc); NaN AUCs
+    are left out. Boxes of one source sit side by side in the order of ``aucs``.
+    """
+    sources = sorted(set().union(*(df["source"].unique() for df in aucs.values()))) if aucs else []
+    names = list(aucs)
+    width = 0.8 / max(len(names), 1)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.45 * len(sources) * max(len(names), 1)), 4.5))
+    for j, name in enumerate(names):
+        df = aucs[name]
+        data, positions = [], []
+        for i, s in enumerate(sources):
+            a = df.loc[df["source"] == s, "auc"].dropna().to_numpy()
+            if a.size:
+                data.append(a)
+                positions.append(i + (j - (len(names) - 1) / 2) * width)
+        color = colors[j % len(colors)]
+        if data:
+            ax.boxplot(data, positions=positions, widths=width * 0.9, patch_artist=True, showfliers=True,
+                       boxprops={"facecolor": color, "alpha": 0.6}, medianprops={"color": "black"},
+                       flierprops={"markersize": 2, "markeredgecolor": color})
+        ax.plot([], [], marker="s", ls="", color=color, alpha=0.6, label=f"{name} (n={int(df['auc'].notna().sum())})")
+    ax.set_xticks(range(len(sources)), sources)
+    ax.set_xlim(-0.6, len(sources) - 0.4)
+    ax.axhline(0.5, color="grey", ls="--", lw=1)
+    ax.set_xlabel("property source")
+    ax.set_ylabel("ROC AUC (cross-validated)")
+    ax.set_title(title)
+    if names:
+        ax.legend(fontsize=7, loc="best")
+    _save(fig, path)

@@ -6,28 +6,28 @@ gene embeddings separates member from non-member protein-coding genes; its
 cross-validated ROC AUC measures how much the embedding knows. Classifiers
 trained on all protein-coding genes are then applied to lncRNAs.
 
-This module is the plain, per-property scikit-learn form; it is the reference
-that a batched implementation must agree with.
+This module chooses the properties (:func:`property_catalogue`) and runs the
+sweep in batches with the solver of :mod:`generain.classifier`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, parallel_config
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from scipy import sparse
 from tqdm.auto import tqdm
+
+from .utils import InputError
 
 log = logging.getLogger(__name__)
 
-CATALOGUE_COLUMNS = ("source", "term_id", "term_name", "n_genes", "n_positive", "kept", "reason")
+CATALOGUE_COLUMNS = ("source", "term_id", "term_name", "n_genes", "n_positive", "kept", "reason",
+                     "jaccard_duplicate_of")
 AUC_COLUMNS = ("source", "term_id", "term_name", "n_positive", "auc", "average_precision")
+GENE_SET_COLUMNS = ("source", "term_id", "term_name", "ensembl_id")
 
 
 def property_catalogue(
@@ -36,88 +36,276 @@ def property_catalogue(
     *,
     min_genes: int = 10,
     max_genes: int = 500,
+    max_jaccard: float = 0.9,
     max_properties: int | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Decide which gene sets become properties of the sweep.
 
+    Three filters, in this order:
+
+    1. size: n_positive, the number of the set's distinct genes that are in
+       ``protein_coding``, must lie in [``min_genes``, ``max_genes``];
+    2. near-duplicates: among the size-eligible sets, a set whose Jaccard
+       index with an already kept set is >= ``max_jaccard`` is dropped
+       (computed on the sets' protein-coding genes in the vocabulary). Sets are
+       visited greedily by n_positive descending, then source, then term_id
+       ascending, so of two near-duplicates the larger one is kept and of two
+       equal-sized ones the first by (source, term_id). A dropped set names
+       the kept set it overlaps most (ties: the one visited first). Sets with
+       no such gene (possible only with ``min_genes=0``) are never duplicates;
+    3. cap: if more than ``max_properties`` sets remain, ``max_properties``
+       of them are drawn uniformly at random with ``seed``.
+
     Parameters
     ----------
     gene_sets : pandas.DataFrame
-        Long table: source, term_id, term_name, ensembl_id.
+        Long table, one row per (set, gene), columns source (str), term_id
+        (str), term_name (str), ensembl_id (str, unversioned), as returned by
+        :func:`generain.annotation.read_gene_sets`. Extra columns are ignored;
+        repeated (source, term_id, ensembl_id) rows count once.
     protein_coding : np.ndarray
-        str, Ensembl ids of the protein-coding genes in the vocabulary.
+        str, shape (n_protein_coding,): Ensembl ids of the protein-coding genes
+        in the vocabulary (the genes the classifiers are trained on).
     min_genes, max_genes : int
-        Inclusive bounds on n_positive, the set's protein-coding genes in the vocabulary.
+        Inclusive bounds on n_positive.
+    max_jaccard : float
+        Near-duplicate threshold in (0, 1]: Jaccard index
+        ``|A & B| / |A | B|`` at or above which the smaller set is dropped.
+        1.0 drops only identical sets.
     max_properties : int, optional
-        Keep at most this many of the eligible sets, drawn uniformly with ``seed``.
+        Keep at most this many of the size-eligible, non-duplicate sets, drawn
+        uniformly without replacement with ``numpy.random.default_rng(seed)``.
+        None keeps them all.
+    seed : int
+        Seed of the cap's draw.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (source, term_id): n_genes (in the table), n_positive,
-        kept (bool), reason (None if kept; else why not), sorted by source, term_id.
+        One row per (source, term_id), sorted by source, term_id, columns
+        :data:`CATALOGUE_COLUMNS`: term_name (first seen), n_genes (int64,
+        distinct genes in the table), n_positive (int64), kept (bool),
+        reason (str, None if kept; else why not: size, near-duplicate of
+        ``source:term_id`` with its Jaccard index, or not drawn in the cap) and
+        jaccard_duplicate_of (str ``source:term_id`` of the kept set a
+        near-duplicate was dropped for, else None).
+
+    Raises
+    ------
+    InputError
+        If ``gene_sets`` lacks one of the columns source, term_id, term_name,
+        ensembl_id, or ``max_jaccard`` is not in (0, 1].
+
+    Notes
+    -----
+    Method source: GeneRAIN (Su et al. 2024), Methods on gene property
+    prediction: gene sets (GO, HPO, ...) with 10-500 genes are the properties.
+    The Jaccard de-duplication is our addition: GO and HPO hold many terms
+    whose gene sets are (nearly) the same, and each would otherwise be counted
+    as a separate property in the AUC summary.
+
+    The Jaccard indices come from a sparse sets x genes membership matrix
+    ``M`` (CSR): intersections are ``M @ M.T``, computed in blocks of rows so
+    that memory stays bounded; only pairs at or above the threshold are kept.
     """
-    pc = pd.Index(np.asarray(protein_coding, dtype=object))
-    gs = gene_sets.assign(in_vocab=gene_sets["ensembl_id"].isin(pc))
-    cat = (gs.groupby(["source", "term_id"], sort=True)
-             .agg(term_name=("term_name", "first"), n_genes=("ensembl_id", "nunique"), n_positive=("in_vocab", "sum"))
-             .reset_index())
-    cat["n_positive"] = cat["n_positive"].astype(np.int64)
-    reason = np.where(cat["n_positive"] < min_genes, f"fewer than {min_genes} protein-coding genes in vocabulary",
-                      np.where(cat["n_positive"] > max_genes, f"more than {max_genes} protein-coding genes in vocabulary", ""))
-    eligible = reason == ""
-    if max_properties is not None and eligible.sum() > max_properties:
+    missing = [c for c in GENE_SET_COLUMNS if c not in gene_sets.columns]
+    if missing:
+        raise InputError(f"gene-set table lacks column(s) {missing}; has {list(gene_sets.columns)}")
+    if isinstance(max_jaccard, bool) or not isinstance(max_jaccard, (int, float, np.integer, np.floating)) \
+            or not 0.0 < float(max_jaccard) <= 1.0:
+        raise InputError(f"max_jaccard must be a number in (0, 1], got {max_jaccard!r}")
+    max_jaccard = float(max_jaccard)
+
+    pc = pd.Index(np.asarray(protein_coding, dtype=object)).unique()
+    cat = (gene_sets.groupby(["source", "term_id"], sort=True)
+                    .agg(term_name=("term_name", "first"), n_genes=("ensembl_id", "nunique"))
+                    .reset_index())
+    # membership pairs (set row in cat, protein-coding gene column), each pair once
+    keys = pd.MultiIndex.from_frame(cat[["source", "term_id"]])
+    set_idx = keys.get_indexer(pd.MultiIndex.from_frame(gene_sets[["source", "term_id"]]))
+    gene_idx = pc.get_indexer(gene_sets["ensembl_id"])
+    ok = (set_idx >= 0) & (gene_idx >= 0)
+    code = np.sort(set_idx[ok].astype(np.int64) * max(len(pc), 1) + gene_idx[ok])
+    code = code[np.r_[True, code[1:] != code[:-1]]] if len(code) else code
+    pairs = np.stack([code // max(len(pc), 1), code % max(len(pc), 1)])
+    cat["n_genes"] = cat["n_genes"].astype(np.int64)
+    cat["n_positive"] = np.bincount(pairs[0], minlength=len(cat)).astype(np.int64)
+
+    n_pos = cat["n_positive"].to_numpy()
+    reason = np.where(n_pos < min_genes, f"fewer than {min_genes} protein-coding genes in vocabulary",
+                      np.where(n_pos > max_genes, f"more than {max_genes} protein-coding genes in vocabulary",
+                               "")).astype(object)
+    duplicate_of = np.full(len(cat), None, dtype=object)
+
+    eligible = np.flatnonzero(reason == "")
+    if len(eligible) > 1:
+        dup_row, kept_row, jac = _near_duplicates(pairs, eligible, n_pos, len(pc), max_jaccard)
+        for d, k, j in zip(dup_row, kept_row, jac):
+            name = f"{cat.at[k, 'source']}:{cat.at[k, 'term_id']}"
+            duplicate_of[d] = name
+            reason[d] = f"near-duplicate of {name} (Jaccard {j:.2f})"
+        if len(dup_row):
+            log.info("property catalogue: %d of %d size-eligible gene sets dropped as near-duplicates "
+                     "(Jaccard >= %g)", len(dup_row), len(eligible), max_jaccard)
+
+    remaining = reason == ""
+    if max_properties is not None and remaining.sum() > max_properties:
         rng = np.random.default_rng(seed)
-        idx = np.flatnonzero(eligible)
+        idx = np.flatnonzero(remaining)
         drop = np.setdiff1d(idx, rng.choice(idx, size=max_properties, replace=False))
-        reason = reason.astype(object)
         reason[drop] = f"not drawn in the cap of {max_properties} properties (seed {seed})"
     cat["kept"] = reason == ""
     cat["reason"] = pd.Series(np.where(cat["kept"], None, reason), dtype=object)
+    cat["jaccard_duplicate_of"] = pd.Series(duplicate_of, dtype=object)
     return cat[list(CATALOGUE_COLUMNS)]
 
 
-def _classifier(c: float, seed: int) -> object:
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, solver="newton-cholesky", max_iter=200))
+def _near_duplicates(
+    pairs: np.ndarray, eligible: np.ndarray, n_pos: np.ndarray, n_cols: int, max_jaccard: float,
+    *, block: int = 512,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy Jaccard de-duplication of the eligible sets.
+
+    Parameters
+    ----------
+    pairs : np.ndarray
+        int64, shape (2, n_pairs): unique (catalogue row, gene column) memberships.
+    eligible : np.ndarray
+        int64, ascending catalogue rows (already sorted by source, term_id) to de-duplicate.
+    n_pos : np.ndarray
+        int64, shape (n_catalogue,): set sizes (= row sums of the membership matrix).
+    n_cols : int
+        Number of gene columns.
+    max_jaccard : float
+        Threshold in (0, 1].
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray, np.ndarray)
+        Catalogue rows dropped, the kept row each is a duplicate of, and their Jaccard index.
+    """
+    n = len(eligible)
+    # greedy order: n_positive descending, then catalogue order (source, term_id ascending)
+    order = eligible[np.lexsort((eligible, -n_pos[eligible]))]
+    rank = np.full(len(n_pos), -1, dtype=np.int64)
+    rank[order] = np.arange(n)
+    sel = rank[pairs[0]] >= 0
+    rows, cols = rank[pairs[0][sel]], pairs[1][sel]
+    m = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n, n_cols))
+    size = n_pos[order].astype(np.float64)  # non-increasing in greedy rank
+    # pairs (i, j) of greedy ranks, j < i, with Jaccard >= max_jaccard. Jaccard >= t needs
+    # size_j <= size_i / t, so a block of rows [start, end) only meets columns [lo, end):
+    # sizes are sorted, and the bound is a contiguous range of ranks.
+    hi_i, hi_j, hi_v = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        lo = int(np.searchsorted(-size, -size[start] / max_jaccard * (1 + 1e-9), side="left"))
+        inter = (m[start:end] @ m[lo:end].T).tocoo()
+        i = inter.row.astype(np.int64) + start
+        j = inter.col.astype(np.int64) + lo
+        x = inter.data.astype(np.float64)
+        jac = x / (size[i] + size[j] - x)
+        keep = (jac >= max_jaccard) & (j < i)
+        hi_i.append(i[keep])
+        hi_j.append(j[keep])
+        hi_v.append(jac[keep])
+    hi_i, hi_j, hi_v = np.concatenate(hi_i), np.concatenate(hi_j), np.concatenate(hi_v)
+    # neighbour lists of each set among those visited before it (lower rank), sorted by (i, j)
+    srt = np.lexsort((hi_j, hi_i))
+    hi_i, hi_j, hi_v = hi_i[srt], hi_j[srt], hi_v[srt]
+    bounds = np.searchsorted(hi_i, np.arange(n + 1))
+    kept = np.ones(n, dtype=bool)
+    dup, of, jv = [], [], []
+    for r in np.flatnonzero(bounds[1:] > bounds[:-1]):
+        nb, v = hi_j[bounds[r]:bounds[r + 1]], hi_v[bounds[r]:bounds[r + 1]]
+        live = kept[nb]
+        if live.any():
+            nb, v = nb[live], v[live]
+            best = int(np.argmax(v))  # highest Jaccard; ties: first visited (nb ascending)
+            kept[r] = False
+            dup.append(r)
+            of.append(nb[best])
+            jv.append(v[best])
+    dup_a, of_a = np.asarray(dup, dtype=np.int64), np.asarray(of, dtype=np.int64)
+    return order[dup_a], order[of_a], np.asarray(jv, dtype=np.float64)
 
 
-def _cv_one(x: np.ndarray, y: np.ndarray, *, folds: int, c: float, seed: int) -> tuple[float, float]:
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    aucs, aps = [], []
-    for tr, te in skf.split(x, y):
-        clf = _classifier(c, seed).fit(x[tr], y[tr])
-        p = clf.predict_proba(x[te])[:, 1]
-        aucs.append(roc_auc_score(y[te], p))
-        aps.append(average_precision_score(y[te], p))
-    return float(np.mean(aucs)), float(np.mean(aps))
+def memberships(gene_sets: pd.DataFrame, properties: pd.DataFrame, genes: np.ndarray) -> sparse.csr_matrix:
+    """Membership matrix of the given properties over the given genes.
 
+    Parameters
+    ----------
+    gene_sets : pandas.DataFrame
+        Long table: source, term_id, term_name, ensembl_id.
+    properties : pandas.DataFrame
+        Rows with source and term_id (for example the kept rows of the catalogue).
+    genes : np.ndarray
+        str, shape (n_genes,): Ensembl ids, in the order of the embedding's rows.
 
-def _memberships(gene_sets: pd.DataFrame, catalogue: pd.DataFrame, genes: np.ndarray) -> list[np.ndarray]:
-    kept = catalogue[catalogue["kept"]]
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        bool, shape (n_properties, n_genes); ``.toarray()`` of a row block gives the dense labels.
+    """
     pos = pd.Index(np.asarray(genes, dtype=object))
-    grouped = gene_sets.groupby(["source", "term_id"])["ensembl_id"]
-    out = []
-    for src, term in zip(kept["source"], kept["term_id"]):
-        y = np.zeros(len(pos), dtype=np.int8)
-        idx = pos.get_indexer(grouped.get_group((src, term)).unique())
-        y[idx[idx >= 0]] = 1
-        out.append(y)
-    return out
+    key = pd.Index(properties["source"].astype(str) + "\t" + properties["term_id"].astype(str))
+    row = key.get_indexer(gene_sets["source"].astype(str) + "\t" + gene_sets["term_id"].astype(str))
+    col = pos.get_indexer(gene_sets["ensembl_id"].to_numpy(dtype=object))
+    keep = (row >= 0) & (col >= 0)
+    y = sparse.csr_matrix((np.ones(int(keep.sum()), dtype=bool), (row[keep], col[keep])),
+                          shape=(len(properties), len(pos)), dtype=bool)
+    y.sum_duplicates()
+    return y
+
+
+@dataclass
+class SweepResult:
+    """Output of :func:`run_sweep`.
+
+    auc: one row per property, columns :data:`AUC_COLUMNS` plus n_iter and converged.
+    classifiers: one row per property: source, term_id, intercept (float32),
+    coef (float32 vector of length dim, on the raw embedding), and for each
+    probability t in :data:`PRECISION_GRID` the columns ``precision_{t:g}`` (the
+    fraction of protein-coding genes with out-of-fold probability >= t that are
+    members; NaN if none reaches t) and ``n_called_{t:g}`` (how many reach it),
+    from :func:`generain.lncrna.precision_at_thresholds`.
+    """
+
+    auc: pd.DataFrame
+    classifiers: pd.DataFrame
+
+
+PRECISION_GRID = tuple(round(float(v), 2) for v in np.arange(0.05, 1.0, 0.05))
+
+
+def precision_columns(grid: tuple[float, ...] = PRECISION_GRID) -> list[str]:
+    """Names of the precision columns of the classifiers table, one per grid probability."""
+    return [f"precision_{t:g}" for t in grid]
 
 
 def run_sweep(
     embedding: np.ndarray,
     genes: np.ndarray,
     gene_sets: pd.DataFrame,
-    catalogue: pd.DataFrame,
+    properties: pd.DataFrame,
     *,
     folds: int = 5,
     c: float = 1.0,
     seed: int = 0,
-    n_jobs: int = 1,
-) -> pd.DataFrame:
-    """Cross-validated AUC of one logistic regression per kept property.
+    batch_size: int = 32,
+    device: str = "cpu",
+    max_iter: int = 100,
+    tol: float = 1e-4,
+) -> SweepResult:
+    """Cross-validated L2 logistic regression of every property, solved in batches.
+
+    GeneRAIN (Su et al. 2024, Results "Gene embeddings encode gene properties"):
+    one classifier per property on the protein-coding genes' embeddings, scored
+    by cross-validated ROC AUC. Solved with :func:`generain.classifier.cross_validate`,
+    ``batch_size`` properties (each with its folds and a refit on all genes) at a
+    time; each property's folds come from its own seed, so results do not depend
+    on the batch size or on sharding.
 
     Parameters
     ----------
@@ -125,77 +313,66 @@ def run_sweep(
         float32, shape (n_genes, dim): protein-coding gene embeddings.
     genes : np.ndarray
         str, shape (n_genes,), their Ensembl ids.
-    gene_sets, catalogue : pandas.DataFrame
-        From :func:`generain.annotation.read_gene_sets` and :func:`property_catalogue`.
+    gene_sets : pandas.DataFrame
+        Long table from :func:`generain.annotation.read_gene_sets`.
+    properties : pandas.DataFrame
+        The properties to fit: source, term_id, term_name (the kept rows of :func:`property_catalogue`).
     folds : int
-        Stratified K-fold splits (shuffled with ``seed``).
+        Stratified K-fold splits.
     c : float
         Inverse L2 regularisation strength (scikit-learn's C) on standardised embeddings.
+    batch_size : int
+        Properties solved together.
+    device : str
+        torch device ("cpu", "cuda").
 
     Returns
     -------
-    pandas.DataFrame
-        Columns of :data:`AUC_COLUMNS`: mean over folds of ROC AUC and average precision.
+    SweepResult
+
+    Raises
+    ------
+    InputError
+        If a property has fewer members (or non-members) among ``genes`` than folds.
     """
-    kept = catalogue[catalogue["kept"]].reset_index(drop=True)
-    ys = _memberships(gene_sets, catalogue, genes)
-    x = np.asarray(embedding, dtype=np.float64)
-    # one BLAS thread per worker: n_jobs workers x OMP_NUM_THREADS threads would oversubscribe the cores
-    with parallel_config(backend="loky", inner_max_num_threads=1):
-        results = Parallel(n_jobs=n_jobs)(
-            delayed(_cv_one)(x, y, folds=folds, c=c, seed=seed)
-            for y in tqdm(ys, desc="properties", unit="property", mininterval=5)
-        )
-    out = kept[["source", "term_id", "term_name", "n_positive"]].copy()
-    out["auc"] = [r[0] for r in results]
-    out["average_precision"] = [r[1] for r in results]
-    return out
+    from . import classifier, lncrna
 
-
-def predict_lncrna(
-    pc_embedding: np.ndarray,
-    pc_genes: np.ndarray,
-    lnc_embedding: np.ndarray,
-    lnc_genes: np.ndarray,
-    lnc_symbols: np.ndarray,
-    gene_sets: pd.DataFrame,
-    catalogue: pd.DataFrame,
-    *,
-    c: float = 1.0,
-    seed: int = 0,
-    n_jobs: int = 1,
-) -> pd.DataFrame:
-    """Fit each property's classifier on all protein-coding genes; score lncRNAs.
-
-    Parameters
-    ----------
-    pc_embedding : np.ndarray
-        float32 (n_pc, dim). pc_genes: str (n_pc,).
-    lnc_embedding : np.ndarray
-        float32 (n_lnc, dim). lnc_genes, lnc_symbols: str (n_lnc,).
-
-    Returns
-    -------
-    pandas.DataFrame
-        n_lnc x n_properties rows: ensembl_id, symbol, source, term_id,
-        probability (float32, the classifier's P(member)).
-    """
-    kept = catalogue[catalogue["kept"]].reset_index(drop=True)
-    ys = _memberships(gene_sets, catalogue, pc_genes)
-    x = np.asarray(pc_embedding, dtype=np.float64)
-    xl = np.asarray(lnc_embedding, dtype=np.float64)
-
-    def fit_predict(y: np.ndarray) -> np.ndarray:
-        return _classifier(c, seed).fit(x, y).predict_proba(xl)[:, 1].astype(np.float32)
-
-    with parallel_config(backend="loky", inner_max_num_threads=1):
-        probs = Parallel(n_jobs=n_jobs)(delayed(fit_predict)(y)
-                                        for y in tqdm(ys, desc="lncRNA", unit="property", mininterval=5))
-    n_lnc, n_prop = len(lnc_genes), len(kept)
-    return pd.DataFrame({
-        "ensembl_id": np.tile(np.asarray(lnc_genes, dtype=object), n_prop),
-        "symbol": np.tile(np.asarray(lnc_symbols, dtype=object), n_prop),
-        "source": np.repeat(kept["source"].to_numpy(), n_lnc),
-        "term_id": np.repeat(kept["term_id"].to_numpy(), n_lnc),
-        "probability": np.concatenate(probs) if probs else np.zeros(0, np.float32),
-    })
+    props = properties[["source", "term_id", "term_name"]].reset_index(drop=True)
+    gm = classifier.GeneMatrix(embedding, device=device)
+    seeds = np.array([classifier.property_seed(seed, s, t) for s, t in zip(props["source"], props["term_id"])],
+                     dtype=np.uint64)
+    npos, aucs, aps, iters, conv, coefs, icpt, prec = [], [], [], [], [], [], [], []
+    y_all = memberships(gene_sets, props, genes)
+    with tqdm(total=len(props), desc="properties", unit="property", mininterval=5) as bar:
+        for start in range(0, len(props), batch_size):
+            batch = props.iloc[start:start + batch_size]
+            y = y_all[start:start + batch_size].toarray()
+            bad = np.flatnonzero((y.sum(1) < folds) | ((~y).sum(1) < folds))
+            if bad.size:
+                b0 = batch.iloc[bad[0]]
+                raise InputError(f"property {b0['source']}:{b0['term_id']} has {int(y[bad[0]].sum())} member genes "
+                                 f"among {len(genes)}: fewer than sweep.folds ({folds})")
+            cv = classifier.cross_validate(gm, y, seeds[start:start + batch_size], n_folds=folds, c=c,
+                                           max_iter=max_iter, tol=tol)
+            npos.append(y.sum(1)), aucs.append(cv.auc), aps.append(cv.average_precision), iters.append(cv.n_iter)
+            conv.append(cv.converged), coefs.append(cv.coef), icpt.append(cv.intercept)
+            prec.append(lncrna.precision_at_thresholds(cv.oof.T, y.T, PRECISION_GRID))
+            bar.update(len(batch))
+    n_prop = len(props)
+    cat = (lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype))  # noqa: E731
+    auc = props.copy()
+    auc["n_positive"] = cat(npos, np.int64)
+    auc["auc"] = cat(aucs, np.float64)
+    auc["average_precision"] = cat(aps, np.float64)
+    auc["n_iter"] = cat(iters, np.int64)
+    auc["converged"] = cat(conv, bool)
+    not_conv = int((~auc["converged"]).sum())
+    if not_conv:
+        log.warning("%d of %d properties did not converge in %d iterations (tol %g): their AUC is from the last "
+                    "iterate", not_conv, n_prop, max_iter, tol)
+    clf = props[["source", "term_id"]].copy()
+    clf["intercept"] = cat(icpt, np.float32)
+    clf["coef"] = list(np.concatenate(coefs).astype(np.float32)) if coefs else []
+    if prec:
+        clf = pd.concat([clf, pd.concat(prec, ignore_index=True)], axis=1)
+    return SweepResult(auc=auc, classifiers=clf)
