@@ -22,8 +22,15 @@ for _kind in config["sweep"]["baselines"]:
         BASELINES[_kind] = {"kind": _kind, "of": MODELS[0]}
 for _name, _path in config["sweep"]["external"].items():
     BASELINES[_name] = {"kind": "external", "of": MODELS[0], "path": _path}
-if set(BASELINES) & set(MODELS):
-    raise ValueError(f"config sweep.external: names {sorted(set(BASELINES) & set(MODELS))} clash with models")
+_builtin = {"random", "svd"} | {f"{m}_shuffled" for m in MODELS}
+_clash = (set(config["sweep"]["external"]) & _builtin) | (
+    set(BASELINES) & (set(MODELS) | set(config["species"]["models"]))
+)
+if _clash:
+    raise ValueError(
+        f"config: baseline names {sorted(_clash)} clash with a model or a built-in baseline "
+        "(rename the entry in sweep.external)"
+    )
 SWEEP_EMBEDDINGS = MODELS + list(BASELINES)
 SWEEP_SHARDS = config["sweep"]["shards"]
 SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
@@ -42,6 +49,12 @@ wildcard_constraints:
     baseline="|".join(map(re.escape, BASELINES)) if BASELINES else "NONE",
     embedding="|".join(map(re.escape, SWEEP_EMBEDDINGS)),
     shard=r"\d+",
+
+
+def sweep_catalogue(wildcards):
+    """The property catalogue an embedding is swept on: its own (models) or its model's (baselines)."""
+    model = BASELINES[wildcards.embedding]["of"] if wildcards.embedding in BASELINES else wildcards.embedding
+    return os.path.join(RESULTS, "sweep", model, "properties.parquet")
 
 
 def gene_table():

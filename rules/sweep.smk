@@ -27,18 +27,20 @@ rule make_baseline:
         "../workflow_scripts/make_baseline.py"
 
 
+# One catalogue per trained model; a baseline is swept on the catalogue of the
+# model it was made from, so the paired comparison pairs the same properties.
 rule catalogue_properties:
     input:
-        embedding=os.path.join(RESULTS, "embeddings", "{embedding}.parquet"),
+        embedding=os.path.join(RESULTS, "embeddings", "{model}.parquet"),
         gene_sets=config["annotation"]["gene_sets"],
         gene_table=gene_table(),
     output:
-        catalogue=os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
+        catalogue=os.path.join(RESULTS, "sweep", "{model}", "properties.parquet"),
     params:
         sweep=config["sweep"],
         seed=config["seed"],
     log:
-        os.path.join(LOGS, "catalogue_properties", "{embedding}.log"),
+        os.path.join(LOGS, "catalogue_properties", "{model}.log"),
     conda:
         ENV_CORE
     script:
@@ -50,7 +52,7 @@ rule sweep_properties:
         embedding=os.path.join(RESULTS, "embeddings", "{embedding}.parquet"),
         gene_sets=config["annotation"]["gene_sets"],
         gene_table=gene_table(),
-        catalogue=os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
+        catalogue=sweep_catalogue,
     output:
         shard=os.path.join(RESULTS, "sweep", "{embedding}", "shards", "{shard}.parquet"),
     params:
@@ -76,7 +78,7 @@ rule gather_sweep:
             os.path.join(RESULTS, "sweep", "{{embedding}}", "shards", "{shard}.parquet"),
             shard=range(SWEEP_SHARDS),
         ),
-        catalogue=os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
+        catalogue=sweep_catalogue,
     output:
         auc=os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"),
         classifiers=os.path.join(RESULTS, "sweep", "{embedding}", "classifiers.parquet"),

@@ -105,7 +105,52 @@ def test_cross_validation_agrees_with_sklearn_on_the_same_folds():
     # the planted signal is there: module and direction properties beat the random ones
     assert np.median(cv.auc[0::3]) > 0.7 and np.median(cv.auc[1::3]) > 0.7
     assert 0.4 < np.median(cv.auc[2::3]) < 0.6
-    # the refit on all genes and the out-of-fold probabilities have the documented shapes
     assert cv.coef.shape == (45, 32) and cv.intercept.shape == (45,) and cv.oof.shape == (45, 2500)
-    assert ((cv.oof > 0) & (cv.oof < 1)).all()
+    # out-of-fold probabilities come from each gene's own test fold, the refit from all genes
+    for j in (0, 1):
+        for f in range(5):
+            tr, te = folds[j] != f, folds[j] == f
+            clf = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cholesky", tol=1e-8))
+            ref_p = clf.fit(x[tr], y[j, tr]).predict_proba(x[te])[:, 1]
+            np.testing.assert_allclose(cv.oof[j, te], ref_p, atol=5e-3)
+        full = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cholesky", tol=1e-8)).fit(x, y[j])
+        ours = 1 / (1 + np.exp(-(x @ cv.coef[j] + cv.intercept[j])))
+        np.testing.assert_allclose(ours, full.predict_proba(x)[:, 1], atol=5e-3)
+
+
+def test_held_out_outlier_does_not_leak_into_the_fit():
+    """A held-out gene with an extreme value must neither slow the fit down nor count in training."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 4)).astype(np.float32)
+    y = np.zeros((1, 300), dtype=bool)
+    y[0, :40] = True
+    x[0, 0] = 5000.0  # a member, held out below
+    train = np.ones((1, 300), dtype=bool)
+    train[0, :20] = False  # holds out 20 of the 40 members, the outlier among them
+    fit = classifier.fit_logistic(classifier.GeneMatrix(x), torch.as_tensor(y), torch.as_tensor(train), tol=1e-6,
+                                  max_iter=100)
+    assert fit.converged.all() and fit.n_iter.item() < 30
+    tr = train[0]
+    ref = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cholesky", tol=1e-8)).fit(x[tr], y[0, tr])
+    np.testing.assert_allclose(fit.coef[0].numpy(), ref[1].coef_[0] / ref[0].scale_, rtol=1e-3, atol=1e-4)
+
+
+def test_compaction_does_not_change_the_solution():
+    x, y = _planted(500, 8, 12, seed=5)
+    gm = classifier.GeneMatrix(x)
+    yt = torch.as_tensor(y)
+    train = torch.as_tensor(np.random.default_rng(0).random(y.shape) < 0.8)
+    a = classifier.fit_logistic(gm, yt, train, compact=0.0)
+    b = classifier.fit_logistic(gm, yt, train, compact=1.0)
+    assert (a.n_iter == b.n_iter).all()
+    np.testing.assert_allclose(a.coef.numpy(), b.coef.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.intercept.numpy(), b.intercept.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_ranking_metrics_of_a_diverged_fit_are_nan():
+    s = torch.tensor([[np.nan] * 6, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    y = torch.tensor([[True, True, False, False, False, False]] * 2)
+    auc, ap = classifier.ranking_metrics(s, y, torch.ones_like(y))
+    assert np.isnan(auc[0].item()) and np.isnan(ap[0].item())
+    assert auc[1].item() == 0.0 and ap[1].item() == pytest.approx((1 / 5 + 2 / 6) / 2)
 

@@ -63,9 +63,12 @@ def test_sweep_does_not_depend_on_batching():
     x = rng.normal(size=(n, 6)).astype(np.float32)
     sets = _sets({f"T{j}": list(rng.choice(genes, 20 + 5 * j, replace=False)) for j in range(7)})
     cat = sweep.property_catalogue(sets, genes, min_genes=10, max_genes=500)
-    one = sweep.run_sweep(x, genes, sets, cat[cat["kept"]], batch_size=7).auc
-    many = sweep.run_sweep(x, genes, sets, cat[cat["kept"]], batch_size=2).auc
-    pd.testing.assert_frame_equal(one.drop(columns="n_iter"), many.drop(columns="n_iter"), atol=1e-6)
+    one = sweep.run_sweep(x, genes, sets, cat[cat["kept"]], batch_size=7)
+    many = sweep.run_sweep(x, genes, sets, cat[cat["kept"]], batch_size=2)
+    pd.testing.assert_frame_equal(one.auc.drop(columns="n_iter"), many.auc.drop(columns="n_iter"), atol=1e-6)
+    pd.testing.assert_frame_equal(one.classifiers.drop(columns="coef"), many.classifiers.drop(columns="coef"),
+                                  atol=1e-5)
+    np.testing.assert_allclose(np.stack(one.classifiers["coef"]), np.stack(many.classifiers["coef"]), atol=1e-5)
 
 
 PC = np.array([f"G{i}" for i in range(200)])  # the vocabulary's protein-coding genes

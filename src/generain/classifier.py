@@ -34,7 +34,6 @@ from .utils import InputError
 
 log = logging.getLogger(__name__)
 
-_BIG = 1e4  # |score| of held-out genes during fitting: sigmoid(-_BIG) is exactly 0 in float32
 
 
 def stratified_folds(y: np.ndarray, *, n_folds: int, seeds: np.ndarray) -> np.ndarray:
@@ -211,7 +210,7 @@ def fit_logistic(
         return torch.bmm(a.unsqueeze(1), b_.unsqueeze(2)).view(-1)
 
     def gradient(z: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        # p - y on training genes (p is exactly 0 on held-out genes, whose scores are kept at -BIG)
+        # p - y on training genes (p is exactly 0 on held-out genes, whose scores are -inf)
         r = torch.sigmoid(z).sub_(ym)
         rx = (r @ x1) * c  # last column: sum of r
         gw = (rx[:, :d] - mu * rx[:, d:]) / sd + theta[:, :d]
@@ -227,9 +226,9 @@ def fit_logistic(
 
     theta = torch.zeros(b, d + 1, dtype=dt, device=dev)
     theta[:, d] = torch.log(prev / (1 - prev))
-    # scores of held-out genes are pinned far below any real score (the steps added to them later are
-    # tiny beside _BIG): p = 0 and p(1-p) = 0 there, so the iterations need no mask
-    z = torch.where(train, scores(theta), torch.tensor(-_BIG, dtype=dt, device=dev))
+    # scores of held-out genes are pinned at -inf, where they stay (-inf + finite step): p = 0 and
+    # p(1-p) = 0 there exactly, so the iterations need no mask
+    z = torch.where(train, scores(theta), torch.tensor(float("-inf"), dtype=dt, device=dev))
     g = gradient(z, theta)
     s_bar = prev * (1 - prev)  # mean p(1-p): makes h0 the exact inverse Hessian at the start
     hist: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -248,7 +247,7 @@ def fit_logistic(
             theta_out[rows], g_out[rows], iter_out[rows] = theta, g, n_iter
             keep = active.nonzero().squeeze(1)
             rows, theta, g, n_iter, active = rows[keep], theta[keep], g[keep], n_iter[keep], active[keep]
-            z, ym, mu, sd = z[keep], ym[keep], mu[keep], sd[keep]
+            z, m, ym, mu, sd = z[keep], m[keep], ym[keep], mu[keep], sd[keep]
             n_tr, cn, s_bar = n_tr[keep], cn[keep], s_bar[keep]
             hist = [(s_k[keep], y_k[keep], rho_k[keep]) for s_k, y_k, rho_k in hist]
             b = len(rows)
@@ -265,7 +264,7 @@ def fit_logistic(
         direction = q * active[:, None].to(dt)
         # exact line search on phi(t) = objective(theta + t direction), convex with phi'(0) = g.direction < 0:
         # safeguarded Newton steps on t, bisection (or doubling) where Newton would leave the bracket
-        # held-out genes sit at -BIG: adding this step's scores there leaves p = 0, so no mask is needed
+        # held-out genes sit at -inf: adding this step's scores there leaves p = 0, so no mask is needed
         dqm = scores(direction)
         dq2m = dqm.square()
         dw = direction[:, :d]
@@ -282,11 +281,13 @@ def fit_logistic(
             lo = torch.where(d1 < 0, t, lo)
             hi = torch.where(d1 >= 0, t, hi)
             newton = t - d1 / (c * curv + dd).clamp_min(1e-30)
+            # while no upper end is known, Newton may extrapolate at most to 4 times the last descent point
+            newton = torch.where(torch.isfinite(hi), newton, torch.minimum(newton, 4 * lo.clamp_min(1.0)))
             fallback = torch.where(torch.isfinite(hi), (lo + hi) / 2, 2 * lo)
             t = torch.where((newton > lo) & (newton < hi), newton, fallback)
         t = torch.where(active, t, torch.zeros_like(t))
-        # mean p(1-p) over training genes, weighted by dq^2 (held-out genes' dq^2 removed by n_tr / n)
-        s_bar = torch.where(active, (curv / (dq2m.sum(1) * n_tr / n).clamp_min(1e-30)).clamp_min(1e-8), s_bar)
+        # mean p(1-p) over training genes, weighted by dq^2
+        s_bar = torch.where(active, (curv / dot(m, dq2m).clamp_min(1e-30)).clamp_min(1e-8), s_bar)
         step = t[:, None] * direction
         theta = theta + step
         z.addcmul_(t[:, None], dqm)
@@ -328,7 +329,8 @@ def ranking_metrics(scores: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) 
     Returns
     -------
     auc, average_precision : torch.Tensor
-        float64, shape (n_problems,); NaN where a problem has no member or no non-member.
+        float64, shape (n_problems,); NaN where a problem has no member or no non-member,
+        or a valid score that is not finite.
     """
     b, n = scores.shape
     neg_inf = torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device)
@@ -352,7 +354,9 @@ def ranking_metrics(scores: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) 
     # precision at each member's score, counting every gene that ties with it
     prec = torch.gather(cpos, 1, end) / (end + 1).to(torch.float64)
     ap = (prec * pos).sum(1) / n_pos
-    return auc, ap
+    bad = (valid & ~torch.isfinite(scores)).any(1)  # a diverged fit has no meaningful ranking
+    nan = torch.tensor(float("nan"), dtype=torch.float64, device=scores.device)
+    return torch.where(bad, nan, auc), torch.where(bad, nan, ap)
 
 
 def _test_folds(folds: np.ndarray, n_folds: int) -> tuple[np.ndarray, np.ndarray]:

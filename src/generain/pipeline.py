@@ -539,11 +539,26 @@ def sweep_properties(
     kept = cat[cat["kept"]].reset_index(drop=True)
     part = kept.iloc[np.array_split(np.arange(len(kept)), n_shards)[shard]]
     sets = _read_gene_sets(gene_sets, gene_table)
-    with timed(f"sweep shard {shard + 1}/{n_shards}: {len(part)} properties on {len(pc)} protein-coding genes "
-               f"x {len(pc['embedding'].iloc[0])} dimensions"):
-        res = sweep.run_sweep(embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy(), sets, part, folds=folds,
-                              c=c, seed=seed, batch_size=batch_size, device=device, max_iter=max_iter, tol=tol)
+    genes = pc["ensembl_id"].to_numpy()
+    # an embedding that covers fewer genes than the catalogue's model (an external one) may leave a
+    # property with too few members or non-members for the folds: it gets a row with NaN AUC
+    y = sweep.memberships(sets, part, genes)
+    n_pos = np.asarray(y.sum(1)).ravel()
+    fit = (n_pos >= folds) & (len(genes) - n_pos >= folds)
+    if not fit.all():
+        log.warning("%d of %d properties have fewer than %d members or non-members among this embedding's %d "
+                    "genes: AUC NaN", int((~fit).sum()), len(part), folds, len(genes))
+    with timed(f"sweep shard {shard + 1}/{n_shards}: {int(fit.sum())} properties on {len(pc)} protein-coding "
+               f"genes x {len(pc['embedding'].iloc[0])} dimensions"):
+        res = sweep.run_sweep(embed.embedding_matrix(pc), genes, sets, part[fit], folds=folds, c=c, seed=seed,
+                              batch_size=batch_size, device=device, max_iter=max_iter, tol=tol)
     table = res.auc.merge(res.classifiers, on=["source", "term_id"], how="left", validate="one_to_one")
+    if not fit.all():
+        skipped = part.loc[~fit, ["source", "term_id", "term_name"]].assign(
+            n_positive=n_pos[~fit], auc=np.nan, average_precision=np.nan, n_iter=0, converged=False)
+        table = pd.concat([table, skipped], ignore_index=True)
+        order = part[["source", "term_id"]].reset_index(drop=True).reset_index()
+        table = table.merge(order, on=["source", "term_id"]).sort_values("index").drop(columns="index")
     write_parquet(pa.Table.from_pandas(table, preserve_index=False), out_shard)
     return len(table)
 
@@ -564,7 +579,7 @@ def gather_sweep(
     ``classifiers.parquet``: source, term_id, intercept, coef, precision_{t},
     n_called_{t}.
     """
-    parts = pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True)
+    parts = pd.concat([t for t in (pd.read_parquet(p) for p in shards) if len(t)], ignore_index=True)
     kept = pd.read_parquet(catalogue).query("kept")
     missing = set(zip(kept["source"], kept["term_id"])) - set(zip(parts["source"], parts["term_id"]))
     if missing or len(parts) != len(kept):
@@ -620,7 +635,7 @@ def predict_lncrna(
         rows = lncrna.write_predictions(out_predictions, **kw)
     top = lncrna.top_predictions(k=top_k, **kw)
     # precision at the grid probability just below each prediction (NaN below the grid's first value)
-    grid = np.asarray(sweep.PRECISION_GRID)
+    grid = np.asarray(sweep.PRECISION_GRID, dtype=np.float32)  # compared at the probabilities' precision
     curve = clf.set_index(["source", "term_id"])[sweep.precision_columns()]
     at = np.searchsorted(grid, top["probability"].to_numpy(), side="right") - 1
     pos = curve.index.get_indexer(pd.MultiIndex.from_frame(top[["source", "term_id"]]))
@@ -812,7 +827,8 @@ def summarize_run(
             {"embedding": r.embedding, "baseline": r.baseline, "properties": int(r.properties),
              "median_auc_embedding": round(float(r.median_auc_embedding), 4),
              "median_auc_baseline": round(float(r.median_auc_baseline), 4),
-             "wins": round(float(r.wins), 4), "p_value": float(r.p_value)} for r in cmp_.itertuples()]
+             "wins": round(float(r.wins), 4), "p_value": None if pd.isna(r.p_value) else float(r.p_value)}
+            for r in cmp_.itertuples()]
     for model, path in predictions.items():
         meta = pq.read_metadata(path)
         lnc = pq.read_table(path, columns=["ensembl_id", "term_id"])
