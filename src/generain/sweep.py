@@ -296,7 +296,7 @@ def run_sweep(
     batch_size: int = 32,
     device: str = "cpu",
     max_iter: int = 100,
-    tol: float = 1e-4,
+    tol: float = 3e-5,
 ) -> SweepResult:
     """Cross-validated L2 logistic regression of every property, solved in batches.
 
