@@ -61,7 +61,8 @@ rule sweep_properties:
         seed=config["seed"],
     threads: 2
     resources:
-        gpus=SWEEP_GPUS,
+        # sweep.device: cuda -> one GPU for the job (Slurm: --gpus)
+        gpu=SWEEP_GPUS,
     log:
         os.path.join(LOGS, "sweep_properties", "{embedding}", "{shard}.log"),
     benchmark:

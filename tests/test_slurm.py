@@ -82,10 +82,15 @@ def test_demo_runs_every_job_through_sbatch(slurm_demo):
     assert proc.returncode == 0, out[-5000:]
     jobs = SUBMITTED.findall(out)
     rules = sorted(re.search(r"slurm_logs/rule_(\w+?)/", log).group(1) for _, log in jobs)
-    per_model = ["train_model", "export_embeddings", "sweep_properties", "predict_lncrna"] * 3  # 3 model types
+    # SMALL sweeps in 2 shards: per model train, export, catalogue, 2 sweep shards, gather, lncRNA;
+    # 5 baselines (random, svd, 3 shuffled): make, 2 sweep shards, gather
+    per_model = ["train_model", "export_embeddings", "catalogue_properties", "sweep_properties",
+                 "sweep_properties", "gather_sweep", "predict_lncrna"] * 3
+    per_baseline = ["make_baseline", "sweep_properties", "sweep_properties", "gather_sweep"] * 5
     assert rules == sorted([
         "ingest_counts", "qc_samples", "normalize_counts", "fit_bin_reference", "transform_expression",
-        "tokenize_samples", *per_model, "make_pseudo_species", "train_model", "compare_species", "summarize_run"])
+        "tokenize_samples", *per_model, *per_baseline, "compare_embeddings", "make_pseudo_species", "train_model",
+        "compare_species", "summarize_run"])
     for job_id, log in jobs:
         assert Path(log).exists(), f"Slurm log {log} of job {job_id} is missing"
         assert _job_state(job_id) == "COMPLETED", f"Slurm job {job_id} ({log}) is {_job_state(job_id)}"
