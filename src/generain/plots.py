@@ -118,3 +118,27 @@ def embedding_comparison_plot(aucs: dict[str, pd.DataFrame], path: str | os.Path
     if names:
         ax.legend(fontsize=7, loc="best")
     _save(fig, path)
+
+
+def gene_map_plot(coords: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
+    """Scatter of a 2-D gene map (columns list, symbol or token, x, y), coloured by list, genes labelled.
+
+    The format follows the file suffix (``.png`` or ``.svg``).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for name, sub in coords.groupby("list", sort=False):
+        ax.scatter(sub["x"], sub["y"], s=28, alpha=0.85, label=f"{name} (n={len(sub)})")
+        for r in sub.itertuples():
+            ax.annotate(r.symbol or r.token, (r.x, r.y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("dimension 1")
+    ax.set_ylabel("dimension 2")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
+    if suffix not in ("png", "svg"):
+        plt.close(fig)
+        raise ValueError(f"{path}: the map is saved as .png or .svg")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format=suffix)
+    plt.close(fig)

@@ -1,0 +1,268 @@
+"""Explore a run's gene embeddings: similar genes, similarity, analogies, 2-D maps.
+
+The tools of GeneRAIN-vec (Su et al. 2024, "GeneRAIN-vec" web app: similar
+genes, similarity of two genes, "calculator" B - A + C and its several-term
+form, visualization), over any embedding the pipeline wrote
+(``embeddings/{model}.parquet`` or ``.w2v.txt``) or any external word2vec
+text file. As in word2vec's ``most_similar``, vectors are normalised to unit
+length, a query is the weighted sum of its genes' unit vectors, and genes
+are ranked by cosine similarity to it — one matrix-vector product over the
+whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .utils import InputError, strip_version
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = ("rank", "token", "ensembl_id", "symbol", "species", "cosine")
+_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d+(\.\d+)?$")
+
+
+class GeneNotFound(InputError):
+    """A gene name matches nothing in the embedding; the message lists close matches."""
+
+
+class AmbiguousGene(InputError):
+    """A symbol names several genes; the message lists their Ensembl ids."""
+
+
+@dataclass
+class GeneEmbedding:
+    """Gene vectors with lookup by token, Ensembl id (version ignored) or symbol.
+
+    Attributes
+    ----------
+    genes : pandas.DataFrame
+        One row per gene: token, ensembl_id, symbol, species (strings; missing as "").
+    vectors : np.ndarray
+        float32, shape (n_genes, dim), as stored.
+    unit : np.ndarray
+        float32, shape (n_genes, dim): rows scaled to unit length (zero rows stay zero).
+    """
+
+    genes: pd.DataFrame
+    vectors: np.ndarray
+    unit: np.ndarray
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> GeneEmbedding:
+        """From the pipeline's embedding table (token, ensembl_id, symbol, biotype, species, embedding)."""
+        if "embedding" not in table or "token" not in table:
+            raise InputError("embedding table needs columns token and embedding")
+        genes = pd.DataFrame({c: table[c].fillna("").astype(str).to_numpy() if c in table else ""
+                              for c in ("token", "ensembl_id", "symbol", "species")})
+        vectors = np.stack([np.asarray(v, dtype=np.float32) for v in table["embedding"]])
+        return cls._make(genes, vectors)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> GeneEmbedding:
+        """Read ``.parquet`` (the pipeline's table) or word2vec text (tokens: Ensembl ids or symbols).
+
+        Raises
+        ------
+        InputError
+            If the file is missing or malformed.
+        """
+        from . import embed
+
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: embedding file not found")
+        if path.suffix == ".parquet":
+            return cls.from_table(embed.read_embeddings(path))
+        tokens, vectors = embed.read_word2vec(path)
+        ids = [strip_version(t) if _ENSEMBL.match(t) else "" for t in tokens]
+        genes = pd.DataFrame({"token": tokens, "ensembl_id": ids,
+                              "symbol": [t if not i else "" for t, i in zip(tokens, ids)],
+                              "species": ["mouse" if t.startswith("m_") else "" for t in tokens]})
+        return cls._make(genes, vectors)
+
+    @classmethod
+    def _make(cls, genes: pd.DataFrame, vectors: np.ndarray) -> GeneEmbedding:
+        if len(genes) == 0:
+            raise InputError("the embedding has no genes")
+        norm = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = np.divide(vectors, norm, out=np.zeros_like(vectors), where=norm > 0).astype(np.float32)
+        return cls(genes.reset_index(drop=True), vectors.astype(np.float32), unit)
+
+    # ------------------------------------------------------------------ lookup
+
+    def resolve(self, name: str, *, species: str | None = None) -> int:
+        """Row of a gene given as token, Ensembl id (any version) or symbol (case-insensitive if unique).
+
+        Parameters
+        ----------
+        name : str
+            The gene.
+        species : str, optional
+            Restrict the match to this species ("human", "mouse").
+
+        Returns
+        -------
+        int
+            Row index into :attr:`genes`.
+
+        Raises
+        ------
+        AmbiguousGene
+            If a symbol names several genes (the message lists their Ensembl ids and species).
+        GeneNotFound
+            If nothing matches (the message lists up to 5 close symbols or ids).
+        """
+        g = self.genes
+        ok = np.ones(len(g), dtype=bool) if species is None else (g["species"].to_numpy() == species) | (
+            (g["species"].to_numpy() == "") & (species == "human"))
+        key = name.strip()
+        for column, value in (("token", key), ("ensembl_id", strip_version(key))):
+            hit = np.flatnonzero((g[column].to_numpy() == value) & ok & (value != ""))
+            if hit.size == 1:
+                return int(hit[0])
+        sym = g["symbol"].to_numpy()
+        hit = np.flatnonzero((sym == key) & ok)
+        if hit.size == 0:
+            hit = np.flatnonzero((np.char.upper(sym.astype(str)) == key.upper()) & ok & (sym != ""))
+        if hit.size == 1:
+            return int(hit[0])
+        if hit.size > 1:
+            which = ", ".join(f"{g.at[i, 'ensembl_id'] or g.at[i, 'token']} ({g.at[i, 'species'] or 'human'})"
+                              for i in hit)
+            raise AmbiguousGene(f"{name!r} names {hit.size} genes: {which}; give the Ensembl id"
+                                + ("" if species else " or a species"))
+        pool = [s for s in np.concatenate([sym[ok], g["ensembl_id"].to_numpy()[ok]]) if s]
+        close = difflib.get_close_matches(key, pool, n=5, cutoff=0.6)
+        raise GeneNotFound(f"{name!r} is not in the embedding ({len(g)} genes)"
+                           + (f"; close matches: {', '.join(close)}" if close else ""))
+
+    # ------------------------------------------------------------------ queries
+
+    def _ranked(self, query: np.ndarray, *, n: int, exclude: Sequence[int], species: str | None) -> pd.DataFrame:
+        scores = self.unit @ query
+        keep = np.ones(len(scores), dtype=bool)
+        keep[list(exclude)] = False
+        if species is not None:
+            sp = self.genes["species"].to_numpy()
+            keep &= (sp == species) | ((sp == "") & (species == "human"))
+        idx = np.flatnonzero(keep)
+        order = idx[np.argsort(-scores[idx], kind="stable")][:n]  # ties: vocabulary order
+        out = self.genes.iloc[order][["token", "ensembl_id", "symbol", "species"]].reset_index(drop=True)
+        out.insert(0, "rank", np.arange(1, len(order) + 1))
+        out["cosine"] = scores[order].astype(np.float64)
+        return out[list(RESULT_COLUMNS)]
+
+    def combine(self, terms: Sequence[tuple[float, str]], *, n: int = 10, species: str | None = None,
+                query_species: str | None = None) -> pd.DataFrame:
+        """Genes nearest to a signed, weighted sum of genes' unit vectors (the inputs excluded).
+
+        Parameters
+        ----------
+        terms : sequence of (weight, gene)
+            For example ``[(1, "APP"), (-1, "APOE"), (1, "BRCA1")]``.
+        n : int
+            Genes to return.
+        species : str, optional
+            Only return genes of this species.
+        query_species : str, optional
+            Species used to resolve the input genes.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`RESULT_COLUMNS`, best first.
+        """
+        if not terms:
+            raise InputError("no genes given")
+        rows = [self.resolve(g, species=query_species) for _, g in terms]
+        q = np.zeros(self.unit.shape[1], dtype=np.float64)
+        for (w, _), r in zip(terms, rows):
+            q += float(w) * self.unit[r]
+        norm = np.linalg.norm(q)
+        if norm == 0:
+            raise InputError("the weighted sum of the genes is the zero vector")
+        return self._ranked((q / norm).astype(np.float32), n=n, exclude=rows, species=species)
+
+    def similar(self, gene: str, *, n: int = 10, species: str | None = None,
+                query_species: str | None = None) -> pd.DataFrame:
+        """The ``n`` genes with the highest cosine similarity to ``gene`` (itself excluded)."""
+        return self.combine([(1.0, gene)], n=n, species=species, query_species=query_species)
+
+    def analogy(self, a: str, b: str, c: str, *, n: int = 10, species: str | None = None) -> pd.DataFrame:
+        """``b - a + c``: genes that are to ``c`` as ``b`` is to ``a`` (the three inputs excluded)."""
+        return self.combine([(-1.0, a), (1.0, b), (1.0, c)], n=n, species=species)
+
+    def similarity(self, a: str, b: str) -> dict[str, object]:
+        """Cosine similarity of two genes, and how many genes are closer to each than the other is.
+
+        Returns
+        -------
+        dict
+            a, b (tokens), cosine, closer_to_a (genes other than a and b with higher
+            cosine to a than b has), closer_to_b (the same from b's side), n_genes.
+        """
+        ia, ib = self.resolve(a), self.resolve(b)
+        cos = float(self.unit[ia] @ self.unit[ib])
+        others = np.ones(len(self.unit), dtype=bool)
+        others[[ia, ib]] = False
+        closer_a = int(((self.unit @ self.unit[ia]) > cos)[others].sum())
+        closer_b = int(((self.unit @ self.unit[ib]) > cos)[others].sum())
+        return {"a": self.genes.at[ia, "token"], "b": self.genes.at[ib, "token"], "cosine": cos,
+                "closer_to_a": closer_a, "closer_to_b": closer_b, "n_genes": len(self.unit)}
+
+    def map_2d(self, lists: dict[str, Sequence[str]], *, method: str = "pca", seed: int = 0) -> pd.DataFrame:
+        """2-D coordinates of up to three gene lists (PCA, t-SNE or UMAP, seeded).
+
+        Parameters
+        ----------
+        lists : dict
+            List name -> genes (unknown genes raise :class:`GeneNotFound`).
+        method : str
+            ``pca`` (scikit-learn PCA), ``tsne`` (scikit-learn TSNE, perplexity
+            min(30, n - 1) / 3 capped below n) or ``umap`` (umap-learn, if installed).
+
+        Returns
+        -------
+        pandas.DataFrame
+            list, token, symbol, x, y (one row per gene and list).
+        """
+        if not 1 <= len(lists) <= 3:
+            raise InputError(f"give one to three gene lists, got {len(lists)}")
+        rows, names = [], []
+        for name, genes in lists.items():
+            for g in genes:
+                rows.append(self.resolve(g))
+                names.append(name)
+        if len(rows) < 3:
+            raise InputError(f"a map needs at least 3 genes, got {len(rows)}")
+        x = self.unit[rows].astype(np.float64)
+        if method == "pca":
+            from sklearn.decomposition import PCA
+
+            xy = PCA(n_components=2, random_state=seed).fit_transform(x)
+        elif method == "tsne":
+            from sklearn.manifold import TSNE
+
+            xy = TSNE(n_components=2, perplexity=max(1.0, min(30.0, (len(rows) - 1) / 3)), random_state=seed,
+                      init="pca").fit_transform(x)
+        elif method == "umap":
+            try:
+                import umap  # type: ignore[import-not-found]
+            except ImportError as e:
+                raise InputError("method 'umap' needs the umap-learn package (pip install umap-learn)") from e
+            xy = umap.UMAP(n_components=2, random_state=seed).fit_transform(x)
+        else:
+            raise InputError(f"unknown map method {method!r}: pca, tsne or umap")
+        g = self.genes.iloc[rows]
+        return pd.DataFrame({"list": names, "token": g["token"].to_numpy(), "symbol": g["symbol"].to_numpy(),
+                             "x": xy[:, 0], "y": xy[:, 1]})
