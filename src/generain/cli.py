@@ -97,12 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output .png or .svg")
+    s = sub.add_parser("app", help="the web app (Streamlit) on a run's results, on 127.0.0.1")
+    s.add_argument("--run", default="results/demo", help="a run's results directory (default results/demo)")
+    s.add_argument("--model", default="gpt", help="which model's embedding (default gpt)")
+    s.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=8501)
     return p
+
+
+def run_app(*, run: str, model: str, embedding: str | None, address: str, port: int) -> int:
+    """Start the Streamlit app (``generain/app.py``) in the foreground; returns its exit status."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = dict(os.environ, GENERAIN_RUN=run, GENERAIN_MODEL=model, GENERAIN_EMBEDDING=embedding or "")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name("app.py")),
+           "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    sys.stderr.write(f"GeneRAIN explorer on http://{address}:{port} ({run}, {model})\n")
+    return subprocess.call(cmd, env=env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, or 2 on bad input)."""
     args = build_parser().parse_args(argv)
+    if args.command == "app":
+        explicit = args.embedding if args.embedding != DEFAULT_EMBEDDING else None
+        return run_app(run=args.run, model=args.model, embedding=explicit, address=args.address, port=args.port)
     try:
         emb = GeneEmbedding.load(args.embedding)
         t0 = time.perf_counter()

@@ -266,3 +266,50 @@ class GeneEmbedding:
         g = self.genes.iloc[rows]
         return pd.DataFrame({"list": names, "token": g["token"].to_numpy(), "symbol": g["symbol"].to_numpy(),
                              "x": xy[:, 0], "y": xy[:, 1]})
+
+
+@dataclass
+class RunAnnotations:
+    """What a run's pipeline computed about genes, shown beside the explorer's answers.
+
+    classifiers: sweep/{model}/classifiers.parquet joined with term names (or None);
+    ranks: species/{model}/ortholog_ranks.parquet (or None).
+    """
+
+    classifiers: pd.DataFrame | None
+    ranks: pd.DataFrame | None
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike[str], model: str) -> RunAnnotations:
+        """Read what exists of a run's sweep and species outputs for ``model``; missing parts are None."""
+        run = Path(run_dir)
+        clf_path, cat_path = run / "sweep" / model / "classifiers.parquet", run / "sweep" / model / "properties.parquet"
+        clf = None
+        if clf_path.exists():
+            clf = pd.read_parquet(clf_path, columns=["source", "term_id", "intercept", "coef"])
+            if cat_path.exists():
+                names = pd.read_parquet(cat_path, columns=["source", "term_id", "term_name"])
+                clf = clf.merge(names, on=["source", "term_id"], how="left")
+        rank_path = run / "species" / model / "ortholog_ranks.parquet"
+        ranks = pd.read_parquet(rank_path) if rank_path.exists() else None
+        return cls(clf, ranks)
+
+    def top_properties(self, vector: np.ndarray, *, k: int = 10) -> pd.DataFrame:
+        """The ``k`` properties whose classifier (refit on all protein-coding genes) gives ``vector`` the highest
+        probability: source, term_id, term_name, probability. Empty without a sweep."""
+        if self.classifiers is None or len(self.classifiers) == 0:
+            return pd.DataFrame(columns=["source", "term_id", "term_name", "probability"])
+        coef = np.stack(self.classifiers["coef"].to_numpy())
+        p = 1 / (1 + np.exp(-(coef @ np.asarray(vector, dtype=np.float64) + self.classifiers["intercept"].to_numpy())))
+        top = np.argsort(-p, kind="stable")[:k]
+        out = self.classifiers.iloc[top][["source", "term_id"]].reset_index(drop=True)
+        out["term_name"] = self.classifiers["term_name"].iloc[top].to_numpy() if "term_name" in self.classifiers else ""
+        out["probability"] = p[top]
+        return out
+
+    def orthologs(self, ensembl_id: str) -> pd.DataFrame:
+        """Ortholog pairs of a gene (human or mouse side) with split, rank and cosine after alignment."""
+        if self.ranks is None:
+            return pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine"])
+        r = self.ranks
+        return r[(r["human_ensembl_id"] == ensembl_id) | (r["mouse_ensembl_id"] == ensembl_id)].reset_index(drop=True)

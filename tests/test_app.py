@@ -1,0 +1,113 @@
+"""The explorer web app: through Streamlit's test harness, and in headless Chromium on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from generain import embed
+
+import browser  # tests/browser.py (pytest puts tests/ on sys.path)
+
+APP = Path(__file__).resolve().parents[1] / "src" / "generain" / "app.py"
+streamlit_testing = pytest.importorskip("streamlit.testing.v1")
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A run with an embedding (A, B, C on the axes; D = B - A + C), a one-property sweep and ortholog ranks."""
+    vec = {"A": [1, 0, 0], "B": [0, 1, 0], "C": [0, 0, 1], "D": [-1, 1, 1], "E": [1, 0.1, 0], "G": [-1, 0, 0]}
+    table = pd.DataFrame({"token": [f"ENSG{i:011d}" for i in range(6)], "ensembl_id": [f"ENSG{i:011d}" for i in range(6)],
+                          "symbol": list(vec), "biotype": "protein_coding", "species": "human",
+                          "embedding": [np.asarray(v, dtype=np.float32) for v in vec.values()]})
+    run = tmp_path / "run"
+    embed.write_embeddings(table, w2v_path=run / "embeddings" / "gpt.w2v.txt",
+                           parquet_path=run / "embeddings" / "gpt.parquet")
+    (run / "sweep" / "gpt").mkdir(parents=True)
+    pd.DataFrame({"source": ["GO_BP"], "term_id": ["GO:1"], "intercept": [0.0],
+                  "coef": [np.asarray([5.0, 0, 0], dtype=np.float32)]}).to_parquet(run / "sweep/gpt/classifiers.parquet")
+    pd.DataFrame({"source": ["GO_BP"], "term_id": ["GO:1"], "term_name": ["axis one"]}).to_parquet(
+        run / "sweep/gpt/properties.parquet")
+    (run / "species" / "gpt").mkdir(parents=True)
+    pd.DataFrame({"human_ensembl_id": ["ENSG00000000000"], "mouse_ensembl_id": ["ENSMUSG00000000007"],
+                  "split": ["test"], "rank": [3], "cosine": [0.5]}).to_parquet(run / "species/gpt/ortholog_ranks.parquet")
+    return run
+
+
+def _app(run_dir, monkeypatch):
+    monkeypatch.setenv("GENERAIN_RUN", str(run_dir))
+    monkeypatch.setenv("GENERAIN_MODEL", "gpt")
+    monkeypatch.delenv("GENERAIN_EMBEDDING", raising=False)
+    return streamlit_testing.AppTest.from_file(str(APP), default_timeout=60)
+
+
+def test_similar_page_with_predictions_and_orthologs(run_dir, monkeypatch):
+    at = _app(run_dir, monkeypatch).run()
+    assert not at.exception
+    at.text_input(key="gene").input("A").run()
+    tables = [t.value for t in at.table]
+    assert list(tables[0]["symbol"])[:2] == ["E", "B"]  # E (cos 0.995), then B, C tie at 0: vocabulary order
+    assert tables[1]["term_name"].tolist() == ["axis one"]  # the sweep's classifier: sigmoid(5 * 1) = 0.993
+    assert float(str(tables[1]["probability"].iloc[0])) == pytest.approx(0.9933, abs=1e-4)
+    assert tables[2]["mouse_ensembl_id"].tolist() == ["ENSMUSG00000000007"]
+
+
+def test_calculator_pages_and_errors(run_dir, monkeypatch):
+    at = _app(run_dir, monkeypatch).run()
+    at.sidebar.radio[0].set_value("calculator").run()
+    at.text_input(key="ca").input("B").run()
+    at.text_input(key="cb").input("A").run()
+    at.text_input(key="cc").input("C").run()
+    assert at.table[0].value["symbol"].iloc[0] == "D"  # B - A + C
+    at.sidebar.radio[0].set_value("terms").run()
+    at.text_input(key="expr").input("2*A - G").run()
+    assert at.table[0].value["symbol"].iloc[0] == "E"
+    at.sidebar.radio[0].set_value("similar").run()
+    at.text_input(key="gene").input("AA").run()
+    assert "'AA' is not in the embedding" in at.error[0].value
+
+
+def test_real_browser_shows_the_neighbours(run_dir, tmp_path):
+    """Headless Chromium opens the app on 127.0.0.1, asks for A's neighbours, and the table is in the page."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("GENERAIN_REQUIRE_BROWSER") == "1":
+            pytest.fail("GENERAIN_REQUIRE_BROWSER=1 but chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("no chromium here (apt-get install chromium)")
+    port = browser.free_port()
+    env = dict(os.environ, GENERAIN_RUN=str(run_dir), GENERAIN_MODEL="gpt")
+    server = subprocess.Popen([sys.executable, "-m", "generain.cli", "app", "--run", str(run_dir), "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                raise AssertionError(f"the app did not start:\n{server.stdout.read()}")
+            time.sleep(0.5)
+        dom = browser.render(chromium, f"http://127.0.0.1:{port}/?page=similar&gene=A&n=3",
+                             wait_for="ENSG00000000004", profile=tmp_path / "chrome")
+        # the neighbours of A: E (0.9950), then B and C (0.0000), in a table
+        assert "<table" in dom, dom[-2000:]
+        body = dom[dom.index("<table"):]
+        assert body.index("ENSG00000000004") < body.index("ENSG00000000001") < body.index("ENSG00000000002")
+        assert "0.9950" in body
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
