@@ -77,3 +77,16 @@ def test_word2vec_input_and_map(tmp_path):
     pd.testing.assert_frame_equal(m, again)
     with pytest.raises(Exception, match="one to three gene lists"):
         e.map_2d({str(i): ["A"] for i in range(4)})
+
+
+def test_species_switch_for_a_symbol_in_both_species():
+    t = pd.DataFrame({"token": ["ENSG00000000001", "m_ENSMUSG00000000001", "ENSG00000000002"],
+                      "ensembl_id": ["ENSG00000000001", "ENSMUSG00000000001", "ENSG00000000002"],
+                      "symbol": ["Apoe", "Apoe", "X"], "biotype": "protein_coding", "species": ["human", "mouse", "human"],
+                      "embedding": [np.asarray(v, dtype=np.float32) for v in ([1, 0], [1, 0.2], [0, 1])]})
+    e = GeneEmbedding.from_table(t)
+    with pytest.raises(AmbiguousGene, match=r"ENSG00000000001 \(human\), ENSMUSG00000000001 \(mouse\); give the "
+                                            r"Ensembl id or a species"):
+        e.similar("Apoe")
+    assert e.similar("Apoe", query_species="mouse", n=1).loc[0, "token"] == "ENSG00000000001"
+    assert e.similar("Apoe", query_species="human", species="human", n=1).loc[0, "token"] == "ENSG00000000002"

@@ -41,8 +41,8 @@ def _species(emb: GeneEmbedding) -> str | None:
     return None if choice == "both" else choice
 
 
-def _predicted(emb: GeneEmbedding, ann: RunAnnotations, gene: str) -> None:
-    row = emb.resolve(gene)
+def _predicted(emb: GeneEmbedding, ann: RunAnnotations, gene: str, species: str | None) -> None:
+    row = emb.resolve(gene, species=species)
     g = emb.genes.iloc[row]
     st.subheader(f"What the pipeline predicted for {g['symbol'] or g['token']}")
     props = ann.top_properties(emb.vectors[row], k=10)
@@ -80,8 +80,8 @@ def main() -> None:
         if page == "similar":
             gene = st.text_input("Gene (symbol or Ensembl id)", qp.get("gene", ""), key="gene")
             if gene:
-                _table(emb.similar(gene, n=n, species=species))
-                _predicted(emb, ann, gene)
+                _table(emb.similar(gene, n=n, species=species, query_species=species))
+                _predicted(emb, ann, gene, species)
         elif page == "similarity":
             a, b = st.text_input("Gene A", key="a"), st.text_input("Gene B", key="b")
             if a and b:
