@@ -106,9 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_app(*, run: str, model: str, embedding: str | None, address: str, port: int) -> int:
-    """Start the Streamlit app (``generain/app.py``) in the foreground; returns its exit status."""
+    """Replace this process with the Streamlit server of ``generain/app.py`` (so a signal to it stops the server)."""
     import os
-    import subprocess
     from pathlib import Path
 
     env = dict(os.environ, GENERAIN_RUN=run, GENERAIN_MODEL=model, GENERAIN_EMBEDDING=embedding or "")
@@ -116,7 +115,9 @@ def run_app(*, run: str, model: str, embedding: str | None, address: str, port: 
            "--server.address", address, "--server.port", str(port), "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     sys.stderr.write(f"GeneRAIN explorer on http://{address}:{port} ({run}, {model})\n")
-    return subprocess.call(cmd, env=env)
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached
 
 
 def main(argv: Sequence[str] | None = None) -> int:
