@@ -7,7 +7,12 @@ code on realistic problems.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
+import pandas as pd
 
 
 def planted_properties(
@@ -57,3 +62,179 @@ def planted_properties(
             idx = rng.choice(n_genes, size, replace=False)
         y[j, idx] = True
     return x.astype(np.float32), y
+
+
+# ---------------------------------------------------------------------------
+# ARCHS4-layout count files with planted co-expression modules
+# ---------------------------------------------------------------------------
+
+@dataclass
+class PlantedArchs4:
+    """What :func:`write_archs4` planted: per gene its module (-1: none); per sample its QC fate.
+
+    genes: DataFrame ensembl_id, symbol, biotype, module. samples: DataFrame
+    sample_id, total_counts (as written), fails (``""``, ``total_counts``,
+    ``detected_genes`` or ``singlecell``), singlecell_probability.
+    """
+
+    genes: pd.DataFrame
+    samples: pd.DataFrame
+
+
+def write_archs4(
+    path: str | os.PathLike[str],
+    *,
+    gene_ids: Sequence[str],
+    symbols: Sequence[str],
+    biotypes: Sequence[str],
+    modules: np.ndarray,
+    n_samples: int,
+    n_modules: int,
+    sample_prefix: str = "GSM",
+    fail_total_counts: float = 0.05,
+    fail_detected_genes: float = 0.05,
+    singlecell: float = 0.05,
+    median_library_size: float = 2e7,
+    dispersion: float = 0.2,
+    module_strength: float = 1.5,
+    field_variant: int = 1,
+    chunk_samples: int = 2000,
+    compression: str | None = "gzip",
+    block_samples: int = 500,
+    seed: int = 0,
+) -> PlantedArchs4:
+    """Write an ARCHS4 gene-count HDF5 file whose genes follow planted co-expression modules.
+
+    Counts are negative binomial (mean mu, variance mu + dispersion mu^2). Each
+    gene has a baseline abundance (log-normal) and, if it belongs to a module,
+    a loading on that module's activity, which varies across samples
+    (standard normal): mu_gs ∝ base_g exp(module_strength * loading_g * activity_ms),
+    scaled to the sample's library size (log-normal around
+    ``median_library_size``). Planted QC failures: a fraction of samples with
+    libraries under 1 M reads, a fraction with at most 1,500 detected genes,
+    and a fraction flagged single-cell (probability 0.9). Written in blocks of
+    ``block_samples``, so memory does not depend on ``n_samples``.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file (written to a temporary name, then renamed).
+    gene_ids, symbols, biotypes : sequence of str
+        One per gene (symbols may repeat).
+    modules : np.ndarray
+        int, shape (n_genes,): module of each gene, -1 for none.
+    field_variant : int
+        1: ARCHS4 v2.2 names (``ensembl_gene_id``, ``symbol``, ``readsaligned``),
+        str datasets; 2: older names (``ensembl_gene``, ``gene_symbol``,
+        ``alignedreads``), fixed-length bytes.
+    chunk_samples, compression
+        HDF5 chunks (1, chunk_samples) and compression, as ARCHS4's files.
+
+    Returns
+    -------
+    PlantedArchs4
+    """
+    import h5py
+
+    from .utils import atomic_path
+
+    rng = np.random.default_rng(seed)
+    n_genes = len(gene_ids)
+    modules = np.asarray(modules, dtype=np.int64)
+    if not (len(symbols) == len(biotypes) == len(modules) == n_genes):
+        raise ValueError("gene_ids, symbols, biotypes and modules must have one entry per gene")
+    base = rng.lognormal(mean=0.0, sigma=2.0, size=n_genes)
+    loading = np.where(modules >= 0, rng.uniform(0.5, 1.0, n_genes), 0.0)
+    activity = rng.normal(size=(n_modules, n_samples))
+    fate = rng.choice(["", "total_counts", "detected_genes", "singlecell"], size=n_samples,
+                      p=[1 - fail_total_counts - fail_detected_genes - singlecell, fail_total_counts,
+                         fail_detected_genes, singlecell])
+    lib = rng.lognormal(np.log(median_library_size), 0.4, n_samples)
+    lib[fate == "total_counts"] = rng.uniform(2e5, 8e5, int((fate == "total_counts").sum()))
+    scp = np.where(fate == "singlecell", 0.9, rng.uniform(0.0, 0.2, n_samples)).astype(np.float32)
+    sample_ids = np.array([f"{sample_prefix}{seed:02d}{i:07d}" for i in range(n_samples)], dtype=object)
+    series = np.array([f"GSE{seed:02d}{i // 50:05d}" for i in range(n_samples)], dtype=object)
+    dt = h5py.string_dtype()
+
+    def strings(values: Sequence[str]) -> tuple[np.ndarray, dict]:
+        if field_variant == 2:
+            return np.array([v.encode() for v in values], dtype="S"), {}
+        return np.array(values, dtype=object), {"dtype": dt}
+
+    names = ({"gene": "ensembl_gene_id", "symbol": "symbol", "reads": "readsaligned"} if field_variant == 1 else
+             {"gene": "ensembl_gene", "symbol": "gene_symbol", "reads": "alignedreads"})
+    totals = np.zeros(n_samples, dtype=np.int64)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            chunks = (1, min(chunk_samples, n_samples))
+            ds = h5.create_dataset("data/expression", shape=(n_genes, n_samples), dtype=np.uint32, chunks=chunks,
+                                   compression=compression)
+            for start in range(0, n_samples, block_samples):
+                stop = min(start + block_samples, n_samples)
+                logmu = np.log(base)[:, None] + module_strength * loading[:, None] * np.where(
+                    modules[:, None] >= 0, activity[np.clip(modules, 0, None), start:stop], 0.0)
+                w = np.exp(logmu - logmu.max(axis=0, keepdims=True))
+                mu = w / w.sum(axis=0, keepdims=True) * lib[start:stop]
+                r = 1.0 / dispersion
+                counts = rng.negative_binomial(r, r / (r + mu)).astype(np.uint32)
+                for j in np.flatnonzero(fate[start:stop] == "detected_genes"):
+                    keep = np.argsort(-counts[:, j], kind="stable")[:1500]
+                    col = np.zeros(n_genes, dtype=np.uint32)
+                    col[keep] = counts[keep, j]
+                    counts[:, j] = col
+                ds[:, start:stop] = counts
+                totals[start:stop] = counts.sum(axis=0, dtype=np.int64)
+            g, s = h5.create_group("meta/genes"), h5.create_group("meta/samples")
+            for name, values in ((names["gene"], gene_ids), (names["symbol"], symbols), ("biotype", biotypes)):
+                arr, kw = strings(list(values))
+                g.create_dataset(name, data=arr, **kw)
+            for name, values in (("geo_accession", sample_ids), ("series_id", series)):
+                arr, kw = strings(list(values))
+                s.create_dataset(name, data=arr, **kw)
+            s.create_dataset("singlecellprobability", data=scp)
+            s.create_dataset(names["reads"], data=totals)
+            h5.create_dataset("meta/info/version", data="generated by generain.simulate")
+    genes = pd.DataFrame({"ensembl_id": list(gene_ids), "symbol": list(symbols), "biotype": list(biotypes),
+                          "module": modules})
+    samples = pd.DataFrame({"sample_id": sample_ids, "total_counts": totals, "fails": fate,
+                            "singlecell_probability": scp})
+    return PlantedArchs4(genes, samples)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m generain.simulate``: write one ARCHS4-layout file with planted modules and its truth tables."""
+    import argparse
+
+    from .annotation import read_gene_table
+
+    ap = argparse.ArgumentParser(prog="python -m generain.simulate", description=write_archs4.__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="output .h5 (truth tables beside it: .genes.tsv, .samples.tsv)")
+    ap.add_argument("--genes", type=int, default=67_186, help="genes (default: ARCHS4 human v2.2's 67,186)")
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--modules", type=int, default=200, help="co-expression modules")
+    ap.add_argument("--in-modules", type=float, default=0.5, help="fraction of genes in a module")
+    ap.add_argument("--gene-table", help="take real genes (ensembl_id, symbol, biotype) from this table, in order")
+    ap.add_argument("--field-variant", type=int, choices=[1, 2], default=1)
+    ap.add_argument("--chunk-samples", type=int, default=2000)
+    ap.add_argument("--compression", default="gzip", help="gzip, lzf or none")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    rng = np.random.default_rng(a.seed)
+    if a.gene_table:
+        t = read_gene_table(a.gene_table).head(a.genes)
+        ids, sym, bio = t["ensembl_id"].tolist(), t["symbol"].fillna("").tolist(), t["biotype"].fillna("").tolist()
+    else:
+        ids = [f"ENSG9{i:010d}" for i in range(a.genes)]
+        sym, bio = [f"GENE{i}" for i in range(a.genes)], ["protein_coding"] * a.genes
+    mods = np.where(rng.random(len(ids)) < a.in_modules, rng.integers(0, a.modules, len(ids)), -1)
+    truth = write_archs4(a.out, gene_ids=ids, symbols=sym, biotypes=bio, modules=mods, n_samples=a.samples,
+                         n_modules=a.modules, field_variant=a.field_variant, chunk_samples=a.chunk_samples,
+                         compression=None if a.compression == "none" else a.compression, seed=a.seed)
+    stem = str(a.out).removesuffix(".h5")
+    truth.genes.to_csv(f"{stem}.genes.tsv", sep="\t", index=False)
+    truth.samples.to_csv(f"{stem}.samples.tsv", sep="\t", index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The ARCHS4-layout generator: what it plants is what the readers and QC find."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from generain import io, qc, simulate
+
+
+def _genes(n: int) -> dict:
+    return {"gene_ids": [f"ENSG{i:011d}" for i in range(n)],
+            "symbols": [f"S{i % (n - 10)}" for i in range(n)],  # the last 10 symbols repeat earlier ones
+            "biotypes": ["protein_coding"] * (n - n // 5) + ["lncRNA"] * (n // 5)}
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_planted_qc_failures_modules_and_field_names(tmp_path, variant):
+    n, s = 6000, 240
+    mods = np.where(np.arange(n) < 3000, np.arange(n) % 30, -1)
+    truth = simulate.write_archs4(tmp_path / "a.h5", **_genes(n), modules=mods, n_samples=s, n_modules=30,
+                                  field_variant=variant, chunk_samples=64, block_samples=100, seed=3)
+    with h5py.File(tmp_path / "a.h5") as h5:
+        assert h5["data/expression"].chunks == (1, 64) and h5["data/expression"].compression == "gzip"
+        assert ("ensembl_gene_id" if variant == 1 else "ensembl_gene") in h5["meta/genes"]
+        assert h5["meta/genes/biotype"].dtype.kind == ("O" if variant == 1 else "S")
+    m = io.read_archs4(tmp_path / "a.h5", progress=False)
+    assert m.counts.shape == (n, s) and list(m.gene_ids[:2]) == ["ENSG00000000000", "ENSG00000000001"]
+    total, detected = qc.sample_stats(m.counts)
+    np.testing.assert_array_equal(total, truth.samples["total_counts"])
+    fate = truth.samples["fails"].to_numpy()
+    # every planted failure fails its criterion, and nothing else does
+    assert ((total < 1_000_000) == (fate == "total_counts")).all()
+    assert ((detected <= 2000) == (fate == "detected_genes")).all()
+    assert ((m.singlecell_probability >= 0.5) == (fate == "singlecell")).all()
+    assert 0 < (fate != "").sum() < s * 0.3
+    # co-expression: genes of one module correlate across passing samples, other pairs do not
+    ok = fate == ""
+    x = np.log1p(m.counts[:3000, ok] / m.counts[:, ok].sum(0) * 1e7)
+    c = np.corrcoef(x)
+    same = (mods[:3000, None] == mods[None, :3000]) & ~np.eye(3000, dtype=bool)
+    assert np.nanmean(c[same]) > 0.5 and abs(np.nanmean(c[~same & ~np.eye(3000, dtype=bool)])) < 0.05
+
+
+def test_full_archs4_gene_dimension(tmp_path):
+    """67,186 genes (ARCHS4 human v2.2) in a few samples: written and read back in blocks."""
+    n = 67_186
+    mods = np.where(np.arange(n) < 40_000, np.arange(n) % 50, -1)
+    truth = simulate.write_archs4(tmp_path / "full.h5", **_genes(n), modules=mods, n_samples=12, n_modules=50,
+                                  block_samples=5, seed=0)
+    m = io.read_archs4(tmp_path / "full.h5", progress=False)
+    assert m.counts.shape == (n, 12) and m.counts.dtype == np.uint32
+    assert (truth.genes["module"] < 0).sum() == n - 40_000
+    total, detected = qc.sample_stats(m.counts)
+    ok = truth.samples["fails"].to_numpy() == ""
+    assert (total[ok] > 1_000_000).all() and (detected[ok] > 2000).all()
+
+
+def test_command_writes_real_genes_and_truth_tables(tmp_path):
+    from test_workflow import REPO
+
+    out = tmp_path / "sim.h5"
+    assert simulate.main(["--out", str(out), "--genes", "3000", "--samples", "40", "--modules", "10",
+                          "--gene-table", str(REPO / "resources" / "annotation" / "genes.tsv"), "--seed", "2"]) == 0
+    m = io.read_archs4(out, progress=False)
+    assert m.counts.shape == (3000, 40) and m.gene_ids[0] == "ENSG00000000003" and m.symbols[0] == "TSPAN6"
+    genes = simulate.pd.read_csv(tmp_path / "sim.genes.tsv", sep="\t")
+    samples = simulate.pd.read_csv(tmp_path / "sim.samples.tsv", sep="\t", keep_default_na=False)
+    assert len(genes) == 3000 and genes["module"].between(-1, 9).all() and 0.3 < (genes["module"] >= 0).mean() < 0.7
+    assert list(samples["sample_id"]) == list(m.sample_ids)
