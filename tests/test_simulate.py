@@ -68,3 +68,47 @@ def test_command_writes_real_genes_and_truth_tables(tmp_path):
     samples = simulate.pd.read_csv(tmp_path / "sim.samples.tsv", sep="\t", keep_default_na=False)
     assert len(genes) == 3000 and genes["module"].between(-1, 9).all() and 0.3 < (genes["module"] >= 0).mean() < 0.7
     assert list(samples["sample_id"]) == list(m.sample_ids)
+
+
+def test_human_mouse_pair_shares_modules_in_the_chosen_fraction(tmp_path):
+    import pandas as pd
+
+    from test_workflow import REPO
+
+    orth = pd.read_csv(REPO / "resources" / "annotation" / "orthologs_human_mouse.tsv", sep="\t").head(3000)
+    extra = pd.DataFrame({"ensembl_id": [f"ENSG9{i:010d}" for i in range(200)], "symbol": "",
+                          "biotype": "lncRNA"})
+    truth = simulate.write_human_mouse_pair(tmp_path, orthologs=orth, human_only=extra, n_samples=(120, 90),
+                                            n_modules=30, in_modules=0.8, shared_fraction=0.5, seed=4)
+    with_module = truth["human_module"] >= 0
+    assert abs(truth.loc[with_module, "shared"].mean() - 0.5) < 0.05
+    assert (truth.loc[truth["shared"], "mouse_module"] == truth.loc[truth["shared"], "human_module"]).all()
+    assert (truth.loc[~truth["shared"] & with_module, "mouse_module"]
+            != truth.loc[~truth["shared"] & with_module, "human_module"]).all()
+    human, mouse = io.read_archs4(tmp_path / "human.h5", progress=False), io.read_archs4(tmp_path / "mouse.h5",
+                                                                                      progress=False)
+    assert human.counts.shape == (3200, 120) and mouse.counts.shape == (3000, 90)
+    assert list(mouse.gene_ids[:3]) == list(orth["mouse_ensembl_id"][:3])
+    with h5py.File(tmp_path / "mouse.h5") as h5:
+        assert "ensembl_gene" in h5["meta/genes"]  # the older field names
+    assert pd.read_csv(tmp_path / "orthologs.tsv", sep="\t").shape == (3000, 4)
+    # planted truth in the counts: a shared pair's mouse gene correlates with the mouse orthologs of its
+    # human module partners; a non-shared one does not
+    total, detected = qc.sample_stats(mouse.counts)
+    ok = (total >= 1_000_000) & (detected > 2000) & (mouse.singlecell_probability < 0.5)
+    x = np.log1p(mouse.counts[:, ok] / mouse.counts[:, ok].sum(0) * 1e7)
+    xc = (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-9)
+
+    def partner_corr(rows: np.ndarray) -> float:
+        out = []
+        for i in rows[:100]:
+            mates = np.flatnonzero((truth["human_module"] == truth["human_module"][i]).to_numpy())
+            mates = mates[mates != i]
+            out.append(float((xc[mates] @ xc[i]).mean() / x.shape[1]))
+        return float(np.mean(out))
+
+    shared_rows = np.flatnonzero(truth["shared"].to_numpy())
+    other_rows = np.flatnonzero((~truth["shared"] & with_module).to_numpy())
+    shared_r, other_r = partner_corr(shared_rows), partner_corr(other_rows)
+    # (non-shared: ~0.05 left from CP10M normalization coupling genes of strong modules)
+    assert shared_r > 0.3 and abs(other_r) < 0.1, (shared_r, other_r)

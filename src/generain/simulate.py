@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -238,3 +239,82 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def write_human_mouse_pair(
+    out_dir: str | os.PathLike[str],
+    *,
+    orthologs: pd.DataFrame,
+    human_only: pd.DataFrame | None = None,
+    n_samples: tuple[int, int] = (400, 400),
+    n_modules: int = 50,
+    in_modules: float = 0.6,
+    shared_fraction: float = 0.5,
+    seed: int = 0,
+    **archs4: object,
+) -> pd.DataFrame:
+    """Write a human and a mouse ARCHS4-layout file whose orthologs share modules in a chosen fraction.
+
+    Human genes: the orthologs' human genes, then ``human_only`` genes (for
+    example lncRNAs); a fraction ``in_modules`` of them belongs to a module.
+    Mouse genes: the orthologs' mouse genes. For ``shared_fraction`` of the
+    ortholog pairs whose human gene has a module, the mouse gene is in the same
+    module (its co-expression partners are the orthologs of the human gene's);
+    the other mouse genes get a module drawn independently. Module activities
+    are drawn separately per species: only the membership is shared.
+
+    Files: ``human.h5`` (ARCHS4 v2.2 field names), ``mouse.h5`` (the older
+    names, fixed-length bytes), ``orthologs.tsv`` (human_ensembl_id,
+    human_symbol, mouse_ensembl_id, mouse_symbol: the one-to-one table used),
+    ``truth.tsv`` (per ortholog pair: human_module, mouse_module, shared).
+
+    Parameters
+    ----------
+    orthologs : pandas.DataFrame
+        One-to-one pairs: human_ensembl_id, human_symbol, mouse_ensembl_id, mouse_symbol.
+    human_only : pandas.DataFrame, optional
+        ensembl_id, symbol, biotype of extra human genes.
+    n_samples : (int, int)
+        Human and mouse samples.
+    archs4
+        Further keywords of :func:`write_archs4` (QC failure fractions, chunks, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The truth table (as written to truth.tsv).
+    """
+    from .utils import atomic_path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    orth = orthologs[["human_ensembl_id", "human_symbol", "mouse_ensembl_id", "mouse_symbol"]].reset_index(drop=True)
+    n_pairs = len(orth)
+    extra = human_only if human_only is not None else pd.DataFrame(columns=["ensembl_id", "symbol", "biotype"])
+    n_human = n_pairs + len(extra)
+
+    def draw(n: int) -> np.ndarray:
+        return np.where(rng.random(n) < in_modules, rng.integers(0, n_modules, n), -1)
+
+    human_mod = draw(n_human)
+    hm = human_mod[:n_pairs]
+    shared = (hm >= 0) & (rng.random(n_pairs) < shared_fraction)
+    mouse_mod = draw(n_pairs)
+    mouse_mod[shared] = hm[shared]
+    clash = ~shared & (hm >= 0) & (mouse_mod == hm)  # an independent draw must not share by chance
+    mouse_mod[clash] = (hm[clash] + 1 + rng.integers(0, n_modules - 1, int(clash.sum()))) % n_modules
+    write_archs4(out / "human.h5", gene_ids=[*orth["human_ensembl_id"], *extra["ensembl_id"]],
+                 symbols=[*orth["human_symbol"].fillna(""), *extra["symbol"].fillna("")],
+                 biotypes=["protein_coding"] * n_pairs + list(extra["biotype"].fillna("")), modules=human_mod,
+                 n_samples=n_samples[0], n_modules=n_modules, sample_prefix="GSM", field_variant=1, seed=seed,
+                 **archs4)  # type: ignore[arg-type]
+    write_archs4(out / "mouse.h5", gene_ids=list(orth["mouse_ensembl_id"]), symbols=list(orth["mouse_symbol"].fillna("")),
+                 biotypes=["protein_coding"] * n_pairs, modules=mouse_mod, n_samples=n_samples[1], n_modules=n_modules,
+                 sample_prefix="GSMM", field_variant=2, seed=seed + 1, **archs4)  # type: ignore[arg-type]
+    truth = orth[["human_ensembl_id", "mouse_ensembl_id"]].assign(human_module=hm, mouse_module=mouse_mod,
+                                                                  shared=shared)
+    for name, table in (("orthologs.tsv", orth), ("truth.tsv", truth)):
+        with atomic_path(out / name) as tmp:
+            table.to_csv(tmp, sep="\t", index=False)
+    return truth
