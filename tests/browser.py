@@ -26,6 +26,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a child process, killing it if it has not exited within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def render(chromium: str, url: str, *, wait_for: str, profile: Path, timeout: float = 90,
            screenshot: Path | None = None, size: tuple[int, int] = (1400, 1200)) -> str:
     """Open ``url``; return the page's HTML once it contains ``wait_for`` (else raise TimeoutError)."""
@@ -46,11 +55,7 @@ def render(chromium: str, url: str, *, wait_for: str, profile: Path, timeout: fl
                 time.sleep(0.3)
         return _drive(ws_url, url, wait_for, deadline, screenshot)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def _drive(ws_url: str, url: str, wait_for: str, deadline: float, screenshot: Path | None) -> str:

@@ -106,8 +106,4 @@ def test_real_browser_shows_the_neighbours(run_dir, tmp_path):
         assert body.index("ENSG00000000004") < body.index("ENSG00000000001") < body.index("ENSG00000000002")
         assert "0.9950" in body
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        browser.stop(server)

@@ -229,7 +229,7 @@ class GeneEmbedding:
             List name -> genes (unknown genes raise :class:`GeneNotFound`).
         method : str
             ``pca`` (scikit-learn PCA), ``tsne`` (scikit-learn TSNE, perplexity
-            min(30, n - 1) / 3 capped below n) or ``umap`` (umap-learn, if installed).
+            min(30, (n - 1) / 3), at least 1, for n genes) or ``umap`` (umap-learn, if installed).
 
         Returns
         -------

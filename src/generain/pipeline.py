@@ -551,7 +551,8 @@ def sweep_properties(
     with timed(f"sweep shard {shard + 1}/{n_shards}: {int(fit.sum())} properties on {len(pc)} protein-coding "
                f"genes x {len(pc['embedding'].iloc[0])} dimensions"):
         res = sweep.run_sweep(embed.embedding_matrix(pc), genes, sets, part[fit], folds=folds, c=c, seed=seed,
-                              batch_size=batch_size, device=device, max_iter=max_iter, tol=tol)
+                              batch_size=batch_size, device=device, max_iter=max_iter, tol=tol,
+                              labels=y[np.flatnonzero(fit)])
     table = res.auc.merge(res.classifiers, on=["source", "term_id"], how="left", validate="one_to_one")
     if not fit.all():
         skipped = part.loc[~fit, ["source", "term_id", "term_name"]].assign(

@@ -14,10 +14,10 @@ import pandas as pd  # noqa: E402
 from .utils import atomic_path  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
+def _save(fig: plt.Figure, path: str | os.PathLike[str], *, fmt: str = "png", dpi: int = 120) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+        fig.savefig(tmp, dpi=dpi, format=fmt)
     plt.close(fig)
 
 
@@ -134,11 +134,8 @@ def gene_map_plot(coords: pd.DataFrame, path: str | os.PathLike[str], *, title: 
     ax.set_ylabel("dimension 2")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
     if suffix not in ("png", "svg"):
         plt.close(fig)
         raise ValueError(f"{path}: the map is saved as .png or .svg")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format=suffix)
-    plt.close(fig)
+    _save(fig, path, fmt=suffix, dpi=150)

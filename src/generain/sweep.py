@@ -297,6 +297,7 @@ def run_sweep(
     device: str = "cpu",
     max_iter: int = 100,
     tol: float = 3e-5,
+    labels: sparse.csr_matrix | None = None,
 ) -> SweepResult:
     """Cross-validated L2 logistic regression of every property, solved in batches.
 
@@ -325,6 +326,9 @@ def run_sweep(
         Properties solved together.
     device : str
         torch device ("cpu", "cuda").
+    labels : scipy.sparse.csr_matrix, optional
+        The memberships of ``properties`` over ``genes``, if the caller already has them
+        (:func:`memberships`); else computed from ``gene_sets``.
 
     Returns
     -------
@@ -342,7 +346,7 @@ def run_sweep(
     seeds = np.array([classifier.property_seed(seed, s, t) for s, t in zip(props["source"], props["term_id"])],
                      dtype=np.uint64)
     npos, aucs, aps, iters, conv, coefs, icpt, prec = [], [], [], [], [], [], [], []
-    y_all = memberships(gene_sets, props, genes)
+    y_all = memberships(gene_sets, props, genes) if labels is None else labels
     with tqdm(total=len(props), desc="properties", unit="property", mininterval=5) as bar:
         for start in range(0, len(props), batch_size):
             batch = props.iloc[start:start + batch_size]
