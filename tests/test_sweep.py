@@ -175,3 +175,11 @@ def test_catalogue_rejects_bad_input():
         with pytest.raises(InputError, match=r"max_jaccard must be a number in \(0, 1\]"):
             sweep.property_catalogue(sets, PC, max_jaccard=bad)
     assert sweep.property_catalogue(sets, PC, max_jaccard=1)["kept"].all()
+
+
+def test_catalogue_of_categorical_columns_lists_only_real_sets():
+    """Parquet gene-set tables often come back with categorical columns: no empty source x term combinations."""
+    sets = _src_sets({("GO_BP", "T1"): _g(range(20)), ("HPO", "H1"): _g(range(30))})
+    cat = sweep.property_catalogue(sets.astype("category"), PC, min_genes=10, max_genes=500)
+    plain = sweep.property_catalogue(sets, PC, min_genes=10, max_genes=500)
+    assert len(cat) == 2 and list(cat["term_id"].astype(str)) == list(plain["term_id"])

@@ -118,7 +118,7 @@ def property_catalogue(
     max_jaccard = float(max_jaccard)
 
     pc = pd.Index(np.asarray(protein_coding, dtype=object)).unique()
-    cat = (gene_sets.groupby(["source", "term_id"], sort=True)
+    cat = (gene_sets.groupby(["source", "term_id"], sort=True, observed=True)
                     .agg(term_name=("term_name", "first"), n_genes=("ensembl_id", "nunique"))
                     .reset_index())
     # membership pairs (set row in cat, protein-coding gene column), each pair once
