@@ -16,6 +16,13 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+if config.get("simulate"):
+
+    include: "rules/simulate.smk"
+
+
 include: "rules/annotation.smk"
 include: "rules/ingest.smk"
 include: "rules/qc.smk"

@@ -6,7 +6,17 @@ RESULTS = os.path.join("results", config["run_name"])
 LOGS = os.path.join(RESULTS, "logs")
 BENCH = os.path.join(RESULTS, "benchmarks")
 DATASETS = {d["name"]: d for d in config["datasets"]}
+# Species of the run's samples, human first; each is normalized on its own.
+SPECIES = sorted({d.get("species", "human") for d in config["datasets"]}, key=["human", "mouse"].index)
 MODELS = config["models"]
+# Human-mouse comparison settings (species.settings); all but pseudo_species need both species.
+# expression_svd needs no model: per-species SVD of the normalized matrix, the linear reference.
+SPECIES_SETTINGS = config["species"]["settings"] if config["species"]["enabled"] else []
+if set(SPECIES_SETTINGS) - {"pseudo_species"} and SPECIES != ["human", "mouse"]:
+    raise ValueError(
+        f"config species.settings {SPECIES_SETTINGS}: mixed, shared and separate need human and mouse "
+        f"datasets, but the run's datasets are {SPECIES}"
+    )
 # Ranks of a training job: one Slurm task (and on GPUs one GPU) per device and node.
 TRAIN_RANKS = config["train"]["devices"] * config["train"]["num_nodes"]
 TRAIN_GPUS = TRAIN_RANKS if config["train"]["accelerator"] == "gpu" else 0
@@ -45,7 +55,9 @@ if len(DATASETS) != len(config["datasets"]):
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "NONE",
     model="|".join(sorted(set(MODELS) | set(config["species"]["models"]))),
-    corpus="main|pseudo_species",
+    corpus="main|pseudo_species|shared|human|mouse",
+    species="human|mouse",
+    setting="mixed|shared|separate|pseudo_species|expression_svd",
     baseline="|".join(map(re.escape, BASELINES)) if BASELINES else "NONE",
     embedding="|".join(map(re.escape, SWEEP_EMBEDDINGS)),
     shard=r"\d+",
@@ -64,8 +76,50 @@ def gene_table():
     return config["annotation"]["gene_table"]
 
 
-def ingested(kind="h5"):
-    return expand(os.path.join(RESULTS, "ingest", f"{{dataset}}.{kind}"), dataset=DATASETS)
+def species_gene_table(species):
+    """Gene table of a species: human uses gene_table(); mouse annotation.mouse_gene_table, or none
+    (the ARCHS4 file's own gene annotation)."""
+    if species == "human":
+        return gene_table()
+    return config["annotation"]["mouse_gene_table"] or []
+
+
+def ingested(kind="h5", species=None):
+    names = [n for n, d in DATASETS.items() if species is None or d.get("species", "human") == species]
+    return expand(os.path.join(RESULTS, "ingest", f"{{dataset}}.{kind}"), dataset=names)
+
+
+def normalized(species, name):
+    """A per-species normalization output (log_cp10m.h5, genes.tsv, bin_reference.h5, scores.h5)."""
+    return os.path.join(RESULTS, "normalize", species, name)
+
+
+def bin_reference_input(species):
+    """normalization.reference for a species: one path (single-species runs) or {species: path}."""
+    ref = config["normalization"]["reference"]
+    if isinstance(ref, dict):
+        ref = ref.get(species)
+    elif ref and len(SPECIES) > 1:
+        raise ValueError("config normalization.reference: give one reference per species ({human: ..., mouse: ...})")
+    return [ref] if ref else []
+
+
+def comparison_inputs(wildcards):
+    """Checkpoints and vocabularies (and the shared-token list) of one species setting."""
+    m = wildcards.model
+    if wildcards.setting == "expression_svd":
+        return {"checkpoints": [], "vocabs": [], "orthologs": config["annotation"]["orthologs"],
+                "matrices": [normalized(sp, "log_cp10m.h5") for sp in SPECIES]}
+    corpora = {"mixed": ["main"], "pseudo_species": ["pseudo_species"], "shared": ["shared"],
+               "separate": ["human", "mouse"]}[wildcards.setting]
+    out = {
+        "checkpoints": [os.path.join(RESULTS, "models", c, m, "model.pt") for c in corpora],
+        "vocabs": [os.path.join(corpus_dir(c), "vocab.tsv") for c in corpora],
+        "orthologs": config["annotation"]["orthologs"],
+    }
+    if wildcards.setting == "shared":
+        out["shared"] = os.path.join(corpus_dir("shared"), "shared_tokens.tsv")
+    return out
 
 
 def corpus_dir(corpus):
@@ -76,14 +130,12 @@ def corpus_dir(corpus):
 
 
 def corpus_species(wildcards):
-    species = {d.get("species", "human") for d in config["datasets"]}
-    if len(species) != 1:
-        raise ValueError("config datasets: mixing species in one corpus is not supported yet")
-    return species.pop()
+    """Species whose samples a token corpus holds (main and shared: all; human, mouse: one)."""
+    return [wildcards.corpus] if wildcards.corpus in ("human", "mouse") else SPECIES
 
 
 def species_outputs():
-    if not config["species"]["enabled"]:
+    if not SPECIES_SETTINGS:
         return {}
     return {
         m: os.path.join(RESULTS, "species", m, "summary.tsv")
@@ -98,7 +150,7 @@ def final_outputs():
         os.path.join(RESULTS, "tokens", "vocab.tsv"),
     ]
     if config["normalization"]["method"] == "binning":
-        out.append(os.path.join(RESULTS, "normalize", "bin_reference.h5"))
+        out += [normalized(sp, "bin_reference.h5") for sp in SPECIES]
     for m in MODELS:
         out += [
             os.path.join(RESULTS, "embeddings", f"{m}.w2v.txt"),

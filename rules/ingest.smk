@@ -5,7 +5,7 @@
 rule ingest_counts:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
-        gene_table=gene_table(),
+        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset].get("species", "human")),
     output:
         matrix=os.path.join(RESULTS, "ingest", "{dataset}.h5"),
         report=os.path.join(RESULTS, "ingest", "{dataset}.json"),

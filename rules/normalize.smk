@@ -1,22 +1,23 @@
-# CP10M + log10 and gene filtering; Binning-By-Gene (fit the per-gene
-# reference, then transform) or the z-score / rank-value alternatives.
+# Per species: CP10M + log10 and gene filtering; Binning-By-Gene (fit the
+# per-gene reference, then transform) or the z-score / rank-value alternatives.
+# Each species is normalized against its own per-gene reference (GeneRAIN-HM).
 
 
 rule normalize_counts:
     input:
-        matrices=ingested("h5"),
+        matrices=lambda wc: ingested("h5", wc.species),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
     output:
-        matrix=os.path.join(RESULTS, "normalize", "log_cp10m.h5"),
-        genes=os.path.join(RESULTS, "normalize", "genes.tsv"),
+        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
+        genes=os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
     params:
         biotypes=config["normalization"]["biotypes"],
         min_mean=config["normalization"]["min_mean"],
         deduplicate_by=config["normalization"]["deduplicate_by"],
     log:
-        os.path.join(LOGS, "normalize_counts.log"),
+        os.path.join(LOGS, "normalize_counts", "{species}.log"),
     benchmark:
-        os.path.join(BENCH, "normalize_counts.tsv")
+        os.path.join(BENCH, "normalize_counts", "{species}.tsv")
     conda:
         ENV_CORE
     script:
@@ -25,15 +26,15 @@ rule normalize_counts:
 
 rule fit_bin_reference:
     input:
-        matrix=os.path.join(RESULTS, "normalize", "log_cp10m.h5"),
+        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
     output:
-        reference=os.path.join(RESULTS, "normalize", "bin_reference.h5"),
+        reference=os.path.join(RESULTS, "normalize", "{species}", "bin_reference.h5"),
     params:
         n_bins=config["normalization"]["n_bins"],
         fraction=config["normalization"]["reference_fraction"],
         min_points=config["normalization"]["reference_min_points"],
     log:
-        os.path.join(LOGS, "fit_bin_reference.log"),
+        os.path.join(LOGS, "fit_bin_reference", "{species}.log"),
     conda:
         ENV_CORE
     script:
@@ -42,21 +43,17 @@ rule fit_bin_reference:
 
 rule transform_expression:
     input:
-        matrix=os.path.join(RESULTS, "normalize", "log_cp10m.h5"),
-        reference=(
-            [config["normalization"]["reference"]]
-            if config["normalization"]["reference"]
-            else []
-        ),
+        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
+        reference=lambda wc: bin_reference_input(wc.species),
     output:
-        scores=os.path.join(RESULTS, "normalize", "scores.h5"),
+        scores=os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
     params:
         method=config["normalization"]["method"],
         n_bins=config["normalization"]["n_bins"],
     log:
-        os.path.join(LOGS, "transform_expression.log"),
+        os.path.join(LOGS, "transform_expression", "{species}.log"),
     benchmark:
-        os.path.join(BENCH, "transform_expression.tsv")
+        os.path.join(BENCH, "transform_expression", "{species}.tsv")
     conda:
         ENV_CORE
     script:

@@ -5,7 +5,7 @@ rule summarize_run:
     input:
         ingest=ingested("json"),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
-        genes=os.path.join(RESULTS, "normalize", "genes.tsv"),
+        genes=expand(os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"), species=SPECIES),
         vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
         index=os.path.join(RESULTS, "tokens", "index.parquet"),
         train=expand(
@@ -25,6 +25,7 @@ rule summarize_run:
         summary=os.path.join(RESULTS, "summary.json"),
     params:
         run_name=config["run_name"],
+        species=SPECIES,
         models=MODELS,
         embeddings=SWEEP_EMBEDDINGS,
         species_models=list(species_outputs()),

@@ -1,11 +1,18 @@
-# Human-mouse comparison. pseudo_species: GeneRAIN's control - the run's
-# samples split in halves, the second half renamed to mouse orthologs, one
-# model on both, Procrustes alignment, rank of the true ortholog.
+# Human-mouse comparison (GeneRAIN-HM), one job per species.settings entry and
+# model, gathered into the ortholog-rank table:
+#   mixed: the main model, trained on shuffled human and mouse samples;
+#   shared: the same samples, species.shared_tokens orthologs sharing one token;
+#   separate: one model per species;
+#   pseudo_species: GeneRAIN's control - human samples split in halves, the
+#     second half renamed to mouse orthologs, one model on both;
+#   expression_svd: no model - each species' expression SVD (linear reference).
+# Each: orthogonal Procrustes on the training orthologs, CSLS refinement, rank
+# of the true ortholog among all genes of the other species, a row-shuffled null.
 
 
 rule make_pseudo_species:
     input:
-        matrix=os.path.join(RESULTS, "normalize", "log_cp10m.h5"),
+        matrix=os.path.join(RESULTS, "normalize", SPECIES[0], "log_cp10m.h5"),
         orthologs=config["annotation"]["orthologs"],
     output:
         vocab=os.path.join(RESULTS, "species", "pseudo_species", "tokens", "vocab.tsv"),
@@ -28,18 +35,38 @@ rule make_pseudo_species:
         "../workflow_scripts/make_pseudo_species.py"
 
 
+rule align_species:
+    input:
+        unpack(comparison_inputs),
+    output:
+        ranks=os.path.join(RESULTS, "species", "{model}", "{setting}", "ranks.parquet"),
+        best_match=os.path.join(RESULTS, "species", "{model}", "{setting}", "best_match.parquet"),
+        embedding=os.path.join(RESULTS, "species", "{model}", "{setting}", "embedding.parquet"),
+        w2v=os.path.join(RESULTS, "species", "{model}", "{setting}", "embedding.w2v.txt"),
+    params:
+        train_fraction=config["species"]["train_fraction"],
+        refine_rounds=config["species"]["refine_rounds"],
+        csls_k=config["species"]["csls_k"],
+        dim=config["model"]["n_embd"],
+        seed=config["seed"],
+    log:
+        os.path.join(LOGS, "align_species", "{model}_{setting}.log"),
+    benchmark:
+        os.path.join(BENCH, "align_species", "{model}_{setting}.tsv")
+    conda:
+        ENV_TRAIN
+    script:
+        "../workflow_scripts/align_species.py"
+
+
 rule compare_species:
     input:
-        checkpoint=os.path.join(RESULTS, "models", "pseudo_species", "{model}", "model.pt"),
-        vocab=os.path.join(RESULTS, "species", "pseudo_species", "tokens", "vocab.tsv"),
-        orthologs=config["annotation"]["orthologs"],
-    output:
-        embedding=os.path.join(RESULTS, "species", "{model}", "embedding.parquet"),
-        w2v=os.path.join(RESULTS, "species", "{model}", "embedding.w2v.txt"),
-        ranks=os.path.join(RESULTS, "species", "{model}", "ortholog_ranks.parquet"),
-        ranks_shuffled=os.path.join(
-            RESULTS, "species", "{model}", "ortholog_ranks_shuffled.parquet"
+        ranks=expand(
+            os.path.join(RESULTS, "species", "{{model}}", "{setting}", "ranks.parquet"),
+            setting=SPECIES_SETTINGS,
         ),
+    output:
+        ranks=os.path.join(RESULTS, "species", "{model}", "ortholog_ranks.parquet"),
         summary=report(
             os.path.join(RESULTS, "species", "{model}", "summary.tsv"),
             caption="../report/species_table.rst",
@@ -51,11 +78,10 @@ rule compare_species:
             category="4. Human-mouse comparison",
         ),
     params:
-        train_fraction=config["species"]["train_fraction"],
-        seed=config["seed"],
+        settings=SPECIES_SETTINGS,
     log:
         os.path.join(LOGS, "compare_species", "{model}.log"),
     conda:
-        ENV_TRAIN
+        ENV_CORE
     script:
         "../workflow_scripts/compare_species.py"

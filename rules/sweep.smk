@@ -8,7 +8,7 @@ rule make_baseline:
     input:
         embedding=lambda w: os.path.join(RESULTS, "embeddings", f"{BASELINES[w.baseline]['of']}.parquet"),
         matrix=lambda w: (
-            [os.path.join(RESULTS, "normalize", "log_cp10m.h5")]
+            [os.path.join(RESULTS, "normalize", "human", "log_cp10m.h5")]
             if BASELINES[w.baseline]["kind"] == "svd"
             else []
         ),

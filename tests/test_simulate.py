@@ -79,7 +79,8 @@ def test_human_mouse_pair_shares_modules_in_the_chosen_fraction(tmp_path):
     extra = pd.DataFrame({"ensembl_id": [f"ENSG9{i:010d}" for i in range(200)], "symbol": "",
                           "biotype": "lncRNA"})
     truth = simulate.write_human_mouse_pair(tmp_path, orthologs=orth, human_only=extra, n_samples=(120, 90),
-                                            n_modules=30, in_modules=0.8, shared_fraction=0.5, seed=4)
+                                            n_modules=30, in_modules=0.8, shared_fraction=0.5, gene_factors=0,
+                                            seed=4)
     with_module = truth["human_module"] >= 0
     assert abs(truth.loc[with_module, "shared"].mean() - 0.5) < 0.05
     assert (truth.loc[truth["shared"], "mouse_module"] == truth.loc[truth["shared"], "human_module"]).all()

@@ -94,7 +94,7 @@ def test_demo_runs_every_job_through_sbatch(slurm_demo):
     assert rules == sorted([
         "ingest_counts", "qc_samples", "normalize_counts", "fit_bin_reference", "transform_expression",
         "tokenize_samples", *per_model, *per_baseline, "compare_embeddings", "make_pseudo_species", "train_model",
-        "compare_species", "summarize_run"])
+        "align_species", "compare_species", "summarize_run"])
     for job_id, log in jobs:
         assert Path(log).exists(), f"Slurm log {log} of job {job_id} is missing"
         assert _job_state(job_id) == "COMPLETED", f"Slurm job {job_id} ({log}) is {_job_state(job_id)}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 from scipy.stats import special_ortho_group
 
@@ -22,7 +23,7 @@ def test_rotated_copy_is_recovered_and_shuffle_destroys_it():
     orth = pd.DataFrame({"human_ensembl_id": [f"H{i}" for i in range(200)],
                          "mouse_ensembl_id": [f"M{i}" for i in range(200)]})
     ranks = species.compare_embeddings(_table(h, m), orth, train_fraction=0.9, seed=0)
-    assert list(ranks.columns) == list(species.RANK_COLUMNS)
+    assert list(ranks.columns) == [*species.RANK_COLUMNS, "shared_token"]
     assert (ranks["split"] == "test").sum() == 20
     s = species.rank_summary(ranks, "test")
     assert s["top1"] == 1.0 and s["pairs"] == 20
@@ -99,3 +100,200 @@ def test_pseudo_species_corpus_renames_the_second_half_to_orthologs(tmp_path):
     top = max(np.flatnonzero(second))
     row = int(np.flatnonzero(index["sample_id"] == f"m_S{top}")[0])
     assert [token[t] for t in shards[row][0] if t] == ["m_ENSMUSG3", "m_ENSMUSG1", "m_ENSMUSG2"]
+
+
+def test_csls_mutual_neighbours_by_hand():
+    # k = 1: r_b(a_i) = max cosine of a_i to b, r_a(b_j) = max cosine of b_j to a; CSLS = 2 cos - r_b - r_a
+    a = np.array([[1.0, 0.0], [0.8, 0.6]])
+    b = np.array([[0.96, 0.28], [0.6, 0.8]])
+    # cos: a0.b0 0.96, a0.b1 0.6, a1.b0 0.936, a1.b1 0.96; r_b = (0.96, 0.96), r_a = (0.96, 0.96)
+    # CSLS a0: (0.96*2-1.92, 1.2-1.92) -> b0; a1: (1.872-1.92, 0) -> b1; and b0 -> a0, b1 -> a1: both mutual
+    assert species.csls_mutual_neighbours(a, b, k=1).tolist() == [[0, 0], [1, 1]]
+    # b0 a hub close to both a rows: cos a0.b0 0.900, a1.b0 0.982, a0.b1 0, a1.b1 0.6;
+    # r_b = (0.900, 0.982), r_a = (0.982, 0.6).
+    # a0: CSLS(b0) = 1.800-0.900-0.982 = -0.082, CSLS(b1) = 0-0.900-0.6 = -1.5 -> b0
+    # a1: CSLS(b0) = 1.963-0.982-0.982 = 0, CSLS(b1) = 1.2-0.982-0.6 = -0.382 -> b0
+    # b0: CSLS(a0) = -0.082, CSLS(a1) = 0 -> a1. Only (a1, b0) is mutual; a0 stays unpaired.
+    hub = np.array([[0.9, 0.436], [0.0, 1.0]])
+    hub /= np.linalg.norm(hub, axis=1, keepdims=True)
+    assert species.csls_mutual_neighbours(a, hub, k=1).tolist() == [[1, 0]]
+
+
+def test_refinement_adds_mutual_neighbours_and_helps_with_few_training_pairs():
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(300, 12))
+    q = special_ortho_group.rvs(12, random_state=4)
+    m = h @ q.T + rng.normal(scale=0.35, size=h.shape)
+    hu, mu = species._unit(h), species._unit(m)
+    train = np.column_stack([np.arange(14), np.arange(14)])  # barely more pairs than dimensions
+    r0, used0 = species.fit_alignment(hu, mu, train, refine_rounds=0)
+    r2, used2 = species.fit_alignment(hu, mu, train, refine_rounds=2)
+    assert used0 == [14] and used2[0] == 14 and used2[1] > 100  # mutual neighbours joined the dictionary
+    err = [np.linalg.norm(r - q) for r in (r0, r2)]  # mouse -> human map is q (m ~ h q^T)
+    assert err[1] < err[0] * 0.7, err
+    pairs = np.column_stack([np.arange(300), np.arange(300)])
+    split = np.where(np.arange(300) < 14, "train", "test")
+    top1 = [(species.ortholog_ranks(h, m, pairs, split, refine_rounds=k)[0][14:] == 1).mean() for k in (0, 2)]
+    assert top1[1] > top1[0] + 0.1, top1
+
+
+def test_shared_token_pairs_are_training_pairs_and_best_matches():
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(100, 8))
+    m = h.copy()
+    orth = pd.DataFrame({"human_ensembl_id": [f"H{i:03d}" for i in range(100)],
+                         "mouse_ensembl_id": [f"M{i:03d}" for i in range(100)]})
+    table = pd.DataFrame({"ensembl_id": [*orth["human_ensembl_id"], *orth["mouse_ensembl_id"]],
+                          "species": ["human"] * 100 + ["mouse"] * 100, "embedding": [*h, *m],
+                          "symbol": [f"h{i}" for i in range(100)] + [f"m{i}" for i in range(100)]})
+    pairs = species.ortholog_pairs(table["ensembl_id"][:100], table["ensembl_id"][100:], orth)
+    shared = species.shared_token_pairs(pairs, 30, train_fraction=0.9, seed=5)
+    split = species.ortholog_split(100, train_fraction=0.9, seed=5)
+    assert shared.sum() == 30 and (split[shared] == "train").all()
+    with pytest.raises(ValueError, match="only 90 of 100"):
+        species.shared_token_pairs(pairs, 91, train_fraction=0.9, seed=5)
+    # the shared model has no row for a shared mouse gene: compare_embeddings copies the human vector
+    sh = pairs.loc[shared, ["human_ensembl_id", "mouse_ensembl_id"]]
+    ranks = species.compare_embeddings(table[~table["ensembl_id"].isin(sh["mouse_ensembl_id"])], orth,
+                                       train_fraction=0.9, seed=5, shared=sh)
+    assert len(ranks) == 100 and ranks["shared_token"].sum() == 30 and (ranks["rank"] == 1).all()
+    with pytest.raises(ValueError, match="held-out"):  # another seed: the shared pairs are not all training pairs
+        species.compare_embeddings(table[~table["ensembl_id"].isin(sh["mouse_ensembl_id"])], orth,
+                                   train_fraction=0.9, seed=6, shared=sh)
+    best = species.best_match_table(table, orth, train_fraction=0.9, seed=5)
+    assert len(best) == 200 and best["is_ortholog"].all() and np.allclose(best["cosine"], 1.0, atol=1e-6)
+    assert best.loc[best["ensembl_id"] == "H007", "best_match_symbol"].item() == "m7"
+
+
+@pytest.fixture(scope="module")
+def generated_pair(tmp_path_factory):
+    """A generated human + mouse pair through ingest (mouse self-annotated), QC and per-species normalization."""
+    from generain import pipeline, qc, simulate
+    from test_workflow import REPO
+
+    d = tmp_path_factory.mktemp("hm")
+    truth = simulate.human_mouse_from_tables(
+        d, gene_table=REPO / "resources" / "annotation" / "genes.tsv",
+        orthologs=REPO / "resources" / "annotation" / "orthologs_human_mouse.tsv", n_pairs=2500, n_lncrna=300,
+        n_samples=(200, 200), n_modules=40, in_modules=0.8, shared_fraction=0.5, seed=1)
+    for sp, table in (("human", REPO / "resources" / "annotation" / "genes.tsv"), ("mouse", None)):
+        pipeline.ingest_dataset(path=d / f"{sp}.h5", fmt="archs4", name=sp, species_name=sp, gene_table=table,
+                                out_matrix=d / f"{sp}.ingest.h5", out_report=d / f"{sp}.json")
+    pipeline.qc_samples(matrices=[d / "human.ingest.h5", d / "mouse.ingest.h5"], criteria=qc.QCCriteria(),
+                        out_table=d / "qc.parquet", out_plot=d / "qc.png")
+    for sp in ("human", "mouse"):
+        pipeline.normalize_counts(matrices=[d / f"{sp}.ingest.h5"], qc_table=d / "qc.parquet",
+                                  biotypes=["protein_coding", "lncRNA"], min_mean=0.1, deduplicate_by="symbol",
+                                  out_matrix=d / f"{sp}.log.h5", out_genes=d / f"{sp}.genes.tsv")
+    return d, truth
+
+
+def test_planted_orthologs_are_found_and_the_others_are_not(generated_pair):
+    """Expression SVD per species + Procrustes on generated data: the planted truth decides.
+
+    Thresholds: a pair planted to share its module and factor loadings has the
+    same co-expression profile in both species up to sampling noise, so its
+    mouse gene should rank first (observed ~0.97 at this size; asserted > 0.8).
+    A non-shared pair's mouse gene sits in another module with other loadings:
+    it should rank like a random gene, top-10 = 10 / ~2,500 = 0.4% expected;
+    asserted < 2% (about 5 binomial standard deviations for ~1,000 pairs). The
+    row-shuffled null must be near 0.4% for both kinds.
+    """
+    from generain import io, pipeline
+
+    d, truth = generated_pair
+    pipeline.align_species(setting="expression_svd", checkpoints=[], vocabs=[],
+                           orthologs=d / "orthologs.tsv", train_fraction=0.95, refine_rounds=1, csls_k=10, seed=0,
+                           out_ranks=d / "ranks.parquet", out_best_match=d / "best.parquet",
+                           out_embedding=d / "emb.parquet", out_w2v=d / "emb.txt",
+                           matrices=[d / "human.log.h5", d / "mouse.log.h5"], dim=32)
+    ranks = pd.read_parquet(d / "ranks.parquet").merge(truth, on=["human_ensembl_id", "mouse_ensembl_id"])
+    real, null = ranks[ranks["setting"] == "expression_svd"], ranks[ranks["setting"] == "expression_svd_shuffled"]
+    top1 = lambda df: float((df["rank"] == 1).mean())  # noqa: E731
+    top10 = lambda df: float((df["rank"] <= 10).mean())  # noqa: E731
+    assert len(real) == 2500 and real["shared"].sum() > 800
+    assert top1(real[real["shared"]]) > 0.8
+    assert top1(real[real["shared"] & (real["split"] == "test")]) > 0.7  # held out from the alignment too
+    assert top10(real[~real["shared"]]) < 0.02
+    assert top10(null) < 0.02
+    best = pd.read_parquet(d / "best.parquet")
+    hb = best[best["species"] == "human"].merge(truth, left_on="ensembl_id", right_on="human_ensembl_id")
+    assert hb.loc[hb["shared"], "is_ortholog"].mean() > 0.8  # the per-gene best-match table agrees
+    # mouse genes came from the file's own annotation (no mouse gene table)
+    mouse = io.read_matrix(d / "mouse.log.h5")
+    assert mouse.genes["ensembl_id"].str.startswith("ENSMUSG").all() and set(mouse.genes["biotype"]) == {
+        "protein_coding"}
+
+
+def test_pseudo_species_halves_recover_nearly_every_pair(generated_pair):
+    """GeneRAIN's pseudo-species control on generated human samples, with the expression SVD as embedding.
+
+    Both halves come from the same genes, so every pair shares its profile; what
+    is lost is sampling noise of ~90 passing samples per half (the paper's 99.7%
+    top-1 had ~200K per half). Observed here: top-1 0.76, top-10 0.97; asserted
+    > 0.6 and > 0.9, against 0.4% top-10 for a random ranking.
+    """
+    from generain import baselines, io
+
+    d, _ = generated_pair
+    m = io.read_matrix(d / "human.log.h5")
+    second = species.split_halves(m.matrix.shape[1], seed=0)
+    rows = []
+    for half, sp, prefix in ((~second, "human", ""), (second, "mouse", "m")):
+        part = io.Matrix(m.matrix[:, half], m.genes, m.samples[half].reset_index(drop=True), m.attrs)
+        stub = pd.DataFrame({"ensembl_id": m.genes["ensembl_id"], "species": sp,
+                             "embedding": [np.zeros(1)] * len(m.genes)})
+        e = baselines.svd_embedding(part, stub, dim=32, seed=0)
+        rows.append(e.assign(ensembl_id=prefix + e["ensembl_id"]))
+    orth = pd.DataFrame({"human_ensembl_id": m.genes["ensembl_id"], "mouse_ensembl_id": "m" + m.genes["ensembl_id"]})
+    ranks = species.compare_embeddings(pd.concat(rows, ignore_index=True), orth, refine_rounds=1)
+    top1, top10 = (ranks["rank"] == 1).mean(), (ranks["rank"] <= 10).mean()
+    assert top1 > 0.6 and top10 > 0.9, (top1, top10)
+
+
+def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
+    from generain import io, pipeline, tokenize
+
+    def write(sp, ids, n_samples):
+        values = np.tile(np.arange(1, n_samples + 1, dtype=np.float32), (len(ids), 1))
+        g = {"ensembl_id": np.array(ids, dtype=object), "symbol": np.array(ids, dtype=object),
+             "biotype": np.array(["protein_coding"] * len(ids), dtype=object)}
+        smp = {"sample_id": np.array([f"{sp}{i}" for i in range(n_samples)], dtype=object)}
+        io.write_matrix(tmp_path / f"{sp}.h5", values, genes=g, samples=smp)
+        pipeline.transform_expression(matrix=tmp_path / f"{sp}.h5", method="binning", n_bins=4, reference=None,
+                                      out_scores=tmp_path / f"{sp}.scores.h5")
+
+    write("human", ["ENSG1", "ENSG2", "ENSG3"], 4)
+    write("mouse", ["ENSMUSG1", "ENSMUSG2"], 3)
+    orth = tmp_path / "orth.tsv"
+    orth.write_text("human_ensembl_id\tmouse_ensembl_id\nENSG1\tENSMUSG1\nENSG2\tENSMUSG2\n")
+    common = dict(matrices=[tmp_path / "human.h5", tmp_path / "mouse.h5"],
+                  scores=[tmp_path / "human.scores.h5", tmp_path / "mouse.scores.h5"],
+                  species_names=["human", "mouse"], length=3, validation_fraction=0.0, seed=0, shard_size=100)
+    stats = pipeline.tokenize_corpus(**common, out_vocab=tmp_path / "v.tsv", out_shards=tmp_path / "s",
+                                     out_index=tmp_path / "i.parquet")
+    vocab = tokenize.read_vocab(tmp_path / "v.tsv")
+    assert vocab["token"].tolist()[3:] == ["ENSG1", "ENSG2", "ENSG3", "m_ENSMUSG1", "m_ENSMUSG2"]
+    assert vocab["species"].tolist()[3:] == ["human"] * 3 + ["mouse"] * 2
+    index = pd.read_parquet(tmp_path / "i.parquet")
+    assert index["species"].tolist() == ["human"] * 4 + ["mouse"] * 3 and stats["shared_tokens"] == 0
+    # the shared-token corpus: 1 of the 2 pairs (train fraction 0.5 -> 1 training pair) shares ENSG's token
+    pipeline.tokenize_corpus(**common, out_vocab=tmp_path / "v2.tsv", out_shards=tmp_path / "s2",
+                             out_index=tmp_path / "i2.parquet", orthologs=orth, shared_tokens=1,
+                             train_fraction=0.5, out_shared=tmp_path / "shared.tsv")
+    shared = pd.read_csv(tmp_path / "shared.tsv", sep="\t")
+    assert len(shared) == 1
+    h, m = shared.iloc[0]
+    v2 = tokenize.read_vocab(tmp_path / "v2.tsv")
+    assert len(v2) == 3 + 4 and m not in set(v2["ensembl_id"])
+    genes = np.load(tmp_path / "s2" / "genes_00000.npy")
+    human_token = int(v2.loc[v2["ensembl_id"] == h, "token_id"].item())
+    assert (genes[4:] == human_token).any(axis=1).all()  # every mouse sample carries the shared token
+    from generain.utils import InputError
+
+    with pytest.raises(InputError, match="human and a mouse corpus"):
+        pipeline.tokenize_corpus(**{**common, "matrices": common["matrices"][:1], "scores": common["scores"][:1],
+                                    "species_names": ["human"]}, out_vocab=tmp_path / "v3.tsv",
+                                 out_shards=tmp_path / "s3", out_index=tmp_path / "i3.parquet", orthologs=orth,
+                                 shared_tokens=1, out_shared=tmp_path / "sh3.tsv")
+

@@ -99,7 +99,7 @@ def test_vocab_and_tokens(demo_run):
     shard = np.load(res / "tokens" / "shards" / "genes_00000.npy")
     assert shard.shape == (93, 64) and shard.min() >= 3
     assert all(len(set(row)) == 64 for row in shard)  # distinct genes in every sequence
-    ref = res / "normalize" / "bin_reference.h5"
+    ref = res / "normalize" / "human" / "bin_reference.h5"
     assert ref.exists()
 
 
@@ -146,7 +146,9 @@ def test_sweep_lncrna_species_and_summary(demo_run):
                                                                   "bert_pred_expr_shuffled"}
     assert (overall["properties"] == 20).all() and overall["p_value"].between(0, 1).all()
     ranks = pd.read_parquet(res / "species" / "gpt" / "ortholog_ranks.parquet")
-    assert list(ranks.columns) == ["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine"]
+    assert list(ranks.columns) == ["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine",
+                                   "shared_token", "setting"]  # the contract's columns, then the setting's
+    assert set(ranks["setting"]) == {"pseudo_species", "pseudo_species_shuffled"}
     assert set(ranks["split"]) == {"train", "test"} and ranks["rank"].min() >= 1
     assert len(ranks) > 10_000 and ranks["mouse_ensembl_id"].str.startswith("ENSMUSG").all()
     pseudo_vocab = pd.read_csv(res / "species" / "pseudo_species" / "tokens" / "vocab.tsv", sep="\t",
@@ -168,6 +170,9 @@ def test_sweep_lncrna_species_and_summary(demo_run):
         assert (res / "models" / "main" / model / "checkpoints" / "last.ckpt").exists()
     assert set(summary["species"]) == {"gpt"}  # species.models: the GPT only
     assert 0 <= summary["species"]["gpt"]["pseudo_species_test"]["top10"] <= 1
+    assert summary["species"]["gpt"]["pseudo_species_all"]["pairs"] == len(ranks) // 2
+    best = pd.read_parquet(res / "species" / "gpt" / "pseudo_species" / "best_match.parquet")
+    assert set(best["species"]) == {"human", "mouse"} and best["cosine"].between(-1, 1).all()
     ingest = summary["ingest"][0]["genes"]
     assert ingest["genes_in_source"] == 52_469 and ingest["matched"] == 52_469
 
@@ -329,3 +334,47 @@ def test_sweep_agrees_with_sklearn_on_the_demo_embedding(demo_run):
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-8))
             ref.append(roc_auc_score(y[j, te], clf.fit(x[tr], y[j, tr]).predict_proba(x[te])[:, 1]))
         assert abs(np.mean(ref) - row.auc) <= 0.01, (row.term_id, np.mean(ref), row.auc)
+
+
+def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
+    """config/generated_human_mouse.yaml, shrunk: generated files -> mixed-species run -> every setting.
+
+    The planted truth is checked on the model-free expression SVD setting (the
+    tiny CPU models learn little in a test's time; tests/test_species.py has the
+    thresholds and their reasons): orthologs planted to share their module and
+    factors are found, the others are not.
+    """
+    cfg = _config(**copy.deepcopy(SMALL))
+    gen = yaml.safe_load((REPO / "config" / "generated_human_mouse.yaml").read_text())
+    cfg["run_name"] = "hm"
+    cfg["simulate"] = {**gen["simulate"], "out_dir": "generated", "pairs": 2500, "lncrna": 200,
+                       "human_samples": 150, "mouse_samples": 150, "modules": 40,
+                       "orthologs": cfg["annotation"]["orthologs"]}
+    cfg["datasets"] = [{**d, "path": d["path"].replace("results/generated_hm/generated", "generated")}
+                       for d in gen["datasets"]]
+    cfg["models"] = ["gpt"]
+    cfg["sweep"].update({"baselines": [], "max_properties": 10, "shards": 1})
+    cfg["species"].update({"settings": gen["species"]["settings"], "shared_tokens": 300})
+    _snakemake(tmp_path, cfg)
+    res = tmp_path / "results" / "hm"
+    vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
+    mouse = vocab[vocab["species"] == "mouse"]
+    assert len(mouse) > 1000 and mouse["token"].str.startswith("m_ENSMUSG").all()
+    index = pd.read_parquet(res / "tokens" / "index.parquet")
+    assert set(index["species"]) == {"human", "mouse"}
+    for sp in ("human", "mouse"):  # each species binned against its own reference
+        assert (res / "normalize" / sp / "bin_reference.h5").exists()
+    shared = pd.read_csv(res / "species" / "shared" / "tokens" / "shared_tokens.tsv", sep="\t")
+    assert len(shared) == 300
+    sv = pd.read_csv(res / "species" / "shared" / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
+    assert not sv["ensembl_id"].isin(shared["mouse_ensembl_id"]).any()  # no own token for shared mouse genes
+    table = pd.read_csv(res / "species" / "gpt" / "summary.tsv", sep="\t")
+    assert set(table["setting"]) == {s + t for s in gen["species"]["settings"] for t in ("", "_shuffled")}
+    ranks = pd.read_parquet(res / "species" / "gpt" / "ortholog_ranks.parquet")
+    truth = pd.read_csv(tmp_path / "generated" / "truth.tsv", sep="\t")
+    svd = ranks[ranks["setting"] == "expression_svd"].merge(truth, on=["human_ensembl_id", "mouse_ensembl_id"])
+    top1_shared = (svd.loc[svd["shared"], "rank"] == 1).mean()
+    top10_other = (svd.loc[~svd["shared"], "rank"] <= 10).mean()
+    assert top1_shared > 0.8 and top10_other < 0.03, (top1_shared, top10_other)
+    summary = json.loads((res / "summary.json").read_text())
+    assert summary["vocab"]["by_species"]["mouse"] == len(mouse)

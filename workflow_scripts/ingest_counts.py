@@ -6,6 +6,6 @@ sm = snakemake  # noqa: F821
 run_step(
     sm.log[0], pipeline.ingest_dataset,
     path=sm.input.counts, fmt=sm.params.fmt, name=sm.wildcards.dataset, species_name=sm.params.species,
-    gene_table=sm.input.gene_table, out_matrix=sm.output.matrix, out_report=sm.output.report,
+    gene_table=sm.input.gene_table or None, out_matrix=sm.output.matrix, out_report=sm.output.report,
     read_options=sm.params.read_options,
 )

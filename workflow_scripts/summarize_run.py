@@ -7,7 +7,7 @@ models = sm.params.models
 run_step(
     sm.log[0], pipeline.summarize_run,
     run_name=sm.params.run_name, ingest_reports=list(sm.input.ingest), qc_table=sm.input.qc,
-    normalized_genes=sm.input.genes, vocab=sm.input.vocab, index=sm.input.index,
+    normalized_genes=dict(zip(sm.params.species, sm.input.genes)), vocab=sm.input.vocab, index=sm.input.index,
     train_summaries=dict(zip(models, sm.input.train)), auc=dict(zip(sm.params.embeddings, sm.input.auc)),
     catalogues=dict(zip(models, sm.input.catalogues)),
     comparison=sm.input.comparison[0] if sm.input.comparison else None,

@@ -54,6 +54,47 @@ def read_gene_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df[list(GENE_TABLE_COLUMNS)].reset_index(drop=True)
 
 
+def gene_table_from_source(cm: CountMatrix, *, source: str = "dataset") -> pd.DataFrame:
+    """A gene table made of a dataset's own gene annotation (for species without a bundled table).
+
+    ARCHS4 files carry each gene's Ensembl id, symbol and biotype
+    (``meta/genes``); the mouse files are annotated this way, as no mouse gene
+    table ships with the workflow.
+
+    Parameters
+    ----------
+    cm : CountMatrix
+        A dataset with ``gene_ids`` (Ensembl, maybe versioned), ``symbols`` and ``biotypes``.
+    source : str
+        Name used in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :data:`GENE_TABLE_COLUMNS` (entrez_id empty), one row per
+        distinct unversioned Ensembl id (the first occurrence's symbol and biotype).
+
+    Raises
+    ------
+    InputError
+        If the dataset has no biotypes or no Ensembl gene ids.
+    """
+    if cm.biotypes is None:
+        raise InputError(f"{source}: no gene biotypes in the file (ARCHS4 meta/genes/biotype) and no gene table "
+                         "for its species; set annotation.mouse_gene_table")
+    ids = np.array([strip_version(str(g)) for g in cm.gene_ids], dtype=object)
+    ens = np.array([bool(ENSEMBL_GENE_ID.match(g)) for g in ids])
+    if not ens.any():
+        raise InputError(f"{source}: none of its gene ids is an Ensembl gene id (first: {list(cm.gene_ids[:3])}); "
+                         "set annotation.mouse_gene_table")
+    sym = cm.symbols if cm.symbols is not None else np.full(len(ids), "", dtype=object)
+    table = pd.DataFrame({"ensembl_id": ids[ens], "symbol": np.asarray(sym, dtype=object)[ens],
+                          "biotype": np.asarray(cm.biotypes, dtype=object)[ens],
+                          "entrez_id": pd.array([pd.NA] * int(ens.sum()), dtype="Int64")})
+    table["symbol"] = table["symbol"].fillna("").astype(str)
+    return table.drop_duplicates("ensembl_id").reset_index(drop=True)
+
+
 def harmonize_genes(
     cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset"
 ) -> tuple[CountMatrix, dict[str, Any]]:

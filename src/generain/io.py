@@ -57,6 +57,9 @@ class CountMatrix:
     singlecell_probability : np.ndarray
         float32, shape (n_samples,), ARCHS4's single-cell probability; NaN where
         the source does not provide it (the QC criterion is then not applied).
+    biotypes : np.ndarray or None
+        str, shape (n_genes,), gene biotypes if the source has them (ARCHS4's
+        ``meta/genes/biotype``); used when a species has no gene table.
     """
 
     counts: np.ndarray
@@ -65,6 +68,7 @@ class CountMatrix:
     symbols: np.ndarray | None = None
     series_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     singlecell_probability: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.float32))
+    biotypes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_genes, n_samples = self.counts.shape
@@ -151,6 +155,7 @@ def read_archs4(
             raise InputError(f"{path}: missing group meta/genes or meta/samples")
         ens = _field(genes, ARCHS4_GENE_FIELDS["ensembl_id"], str(path), required=False)
         sym = _field(genes, ARCHS4_GENE_FIELDS["symbol"], str(path), required=ens is None)
+        bio = _field(genes, ARCHS4_GENE_FIELDS["biotype"], str(path), required=False)
         gene_ids = ens if ens is not None else sym
         if ens is not None and sym is not None and len(sym) == len(ens):
             # genes without an Ensembl id in the file fall back to their symbol
@@ -163,8 +168,9 @@ def read_archs4(
                 raise InputError(
                     f"{path}: {len(arr)} {what} ids in meta but data/expression has {n} {what}s"
                 )
-        if sym is not None and len(sym) != n_genes:
-            raise InputError(f"{path}: {len(sym)} symbols but {n_genes} genes")
+        for what, arr in (("symbols", sym), ("biotypes", bio)):
+            if arr is not None and len(arr) != n_genes:
+                raise InputError(f"{path}: {len(arr)} {what} but {n_genes} genes")
         width = ds.chunks[1] if ds.chunks else 1
         block = block_samples or 2000
         block = max(width, -(-block // width) * width)
@@ -186,6 +192,7 @@ def read_archs4(
         series_ids=np.asarray(series, dtype=object) if series is not None else np.array([], dtype=object),
         singlecell_probability=(np.asarray(scp, dtype=np.float32) if scp is not None
                                 else np.array([], dtype=np.float32)),
+        biotypes=None if bio is None else np.asarray(bio, dtype=object),
     )
 
 

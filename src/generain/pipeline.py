@@ -37,7 +37,7 @@ def ingest_dataset(
     fmt: str,
     name: str,
     species_name: str,
-    gene_table: PathLike,
+    gene_table: PathLike | None,
     out_matrix: PathLike,
     out_report: PathLike,
     read_options: dict[str, Any] | None = None,
@@ -45,7 +45,9 @@ def ingest_dataset(
     """Read one dataset, compute per-sample QC statistics, map genes to Ensembl ids.
 
     QC statistics (total counts, detected genes) are computed on the source
-    matrix before gene harmonisation, as ARCHS4 and GeneRAIN do.
+    matrix before gene harmonisation, as ARCHS4 and GeneRAIN do. With
+    ``gene_table=None`` (mouse, by default) the file's own gene annotation is
+    the gene table (:func:`generain.annotation.gene_table_from_source`).
 
     Outputs: ``out_matrix`` (see :func:`generain.io.write_matrix`; uint32
     counts, genes x samples) and ``out_report`` (JSON: dataset, path, format,
@@ -57,7 +59,8 @@ def ingest_dataset(
             dup = pd.Series(cm.sample_ids).loc[lambda s: s.duplicated()].head(3).tolist()
             raise InputError(f"{path}: duplicated sample ids, e.g. {dup}")
         total, detected = qc.sample_stats(cm.counts)
-        genes = annotation.read_gene_table(gene_table)
+        genes = (annotation.read_gene_table(gene_table) if gene_table
+                 else annotation.gene_table_from_source(cm, source=str(path)))
         matched, report = annotation.harmonize_genes(cm, genes, source=str(path))
         biotype = genes.set_index("ensembl_id").loc[matched.gene_ids, "biotype"].to_numpy(dtype=object)
         log.info("%s: %d genes x %d samples in; %d genes x %d samples out", name, *cm.shape, *matched.shape)
@@ -287,9 +290,9 @@ def transform_expression(
 
 def tokenize_corpus(
     *,
-    matrix: PathLike,
-    scores: PathLike,
-    species_name: str,
+    matrices: Sequence[PathLike],
+    scores: Sequence[PathLike],
+    species_names: Sequence[str],
     length: int,
     validation_fraction: float,
     seed: int,
@@ -297,27 +300,92 @@ def tokenize_corpus(
     out_vocab: PathLike,
     out_shards: PathLike,
     out_index: PathLike,
+    orthologs: PathLike | None = None,
+    shared_tokens: int = 0,
+    train_fraction: float = 0.95,
+    out_shared: PathLike | None = None,
 ) -> dict[str, Any]:
-    """Vocabulary, token shards and index for the run's samples (one species)."""
-    m = io.read_matrix(matrix)
-    s = io.read_matrix(scores)
-    log_values = m.matrix[pd.Index(m.genes["ensembl_id"]).get_indexer(s.genes["ensembl_id"])]
-    genes = s.genes.assign(species=species_name)
-    vocab = tokenize.build_vocab(genes)
-    token_ids = vocab["token_id"].to_numpy()[len(vocab) - len(genes):]
-    method = str(s.attrs["method"])
-    with timed(f"tokenize {s.matrix.shape[1]} samples (length {length})"):
-        gt, et, nt = tokenize.tokenize_samples(s.matrix, normalize.eligible_mask(s.matrix, method), log_values, token_ids,
-                                               length=length)
-    split = tokenize.split_samples(len(s.samples), validation_fraction=validation_fraction, seed=seed)
-    tokenize.write_token_shards(out_shards, out_index, sample_ids=s.samples["sample_id"].to_numpy(),
-                                gene_tokens=gt, expr_tokens=et, n_tokens=nt, split=split, shard_size=shard_size)
+    """Vocabulary, token shards and index for the run's samples, of one species or both.
+
+    Each species comes normalized against its own per-gene reference
+    (``normalize/{species}/``). The vocabulary lists the first species' genes,
+    then the second's; mouse tokens carry the ``m_`` prefix (GeneRAIN-HM).
+    Samples of both species are pooled and split into train/validation with
+    one seeded draw; the training loader shuffles them, so the mixed-species
+    model sees human and mouse samples interleaved (the paper's main setting).
+
+    Parameters
+    ----------
+    matrices, scores : sequence of path-like
+        Per species (same order as ``species_names``): log10(CP10M+1) matrix and
+        its gene scores (bins), genes x samples.
+    species_names : sequence of str
+        "human" and/or "mouse", one per matrix.
+    orthologs, shared_tokens, train_fraction
+        Shared-token model: the first ``shared_tokens`` training ortholog pairs
+        (:func:`generain.species.shared_token_pairs`) get one token, the human
+        gene's; the mouse gene then has no token of its own.
+    out_shared : path-like, optional
+        TSV of the shared pairs (human_ensembl_id, mouse_ensembl_id); required
+        with ``shared_tokens``.
+
+    Raises
+    ------
+    InputError
+        If ``shared_tokens`` is asked for without both species and an ortholog table.
+    """
+    parts = []
+    for mpath, spath, sp in zip(matrices, scores, species_names, strict=True):
+        m = io.read_matrix(mpath)
+        s = io.read_matrix(spath)
+        log_values = m.matrix[pd.Index(m.genes["ensembl_id"]).get_indexer(s.genes["ensembl_id"])]
+        parts.append((sp, s, log_values, s.genes.assign(species=sp)))
+    shared = pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id"])
+    if shared_tokens:
+        names = [p[0] for p in parts]
+        if sorted(names) != ["human", "mouse"] or orthologs is None or out_shared is None:
+            raise InputError(f"species.shared_tokens needs a human and a mouse corpus and an ortholog table "
+                             f"(got species {names})")
+        gh, gm = parts[names.index("human")][3], parts[names.index("mouse")][3]
+        pairs = species.ortholog_pairs(gh["ensembl_id"], gm["ensembl_id"], annotation.read_orthologs(orthologs))
+        mask = species.shared_token_pairs(pairs, shared_tokens, train_fraction=train_fraction, seed=seed)
+        shared = pairs.loc[mask, ["human_ensembl_id", "mouse_ensembl_id"]].reset_index(drop=True)
+    shared_m = set(shared["mouse_ensembl_id"])
+    own = [g if sp != "mouse" else g[~g["ensembl_id"].isin(shared_m)] for sp, _, _, g in parts]
+    vocab = tokenize.build_vocab(pd.concat(own, ignore_index=True))
+    tok = dict(zip(zip(vocab["species"], vocab["ensembl_id"]), vocab["token_id"]))
+    m2h = dict(zip(shared["mouse_ensembl_id"], shared["human_ensembl_id"]))
+    gt, et, nt, ids, sp_col = [], [], [], [], []
+    stats: dict[str, Any] = {"species": {}}
+    for sp, s, log_values, genes in parts:
+        token_ids = np.array([tok[(sp, g)] if (sp, g) in tok else tok[("human", m2h[g])]
+                              for g in genes["ensembl_id"]], dtype=np.int64)
+        method = str(s.attrs["method"])
+        with timed(f"tokenize {s.matrix.shape[1]} {sp} samples (length {length})"):
+            g_, e_, n_ = tokenize.tokenize_samples(s.matrix, normalize.eligible_mask(s.matrix, method), log_values,
+                                                   token_ids, length=length)
+        gt.append(g_)
+        et.append(e_)
+        nt.append(n_)
+        ids.append(s.samples["sample_id"].to_numpy())
+        sp_col.append(np.full(len(s.samples), sp, dtype=object))
+        stats["species"][sp] = {"genes": int(len(genes)), "samples": int(len(s.samples)),
+                                "by_biotype": genes["biotype"].value_counts().to_dict()}
+    gt_a, et_a, nt_a = np.concatenate(gt), np.concatenate(et), np.concatenate(nt)
+    split = tokenize.split_samples(len(nt_a), validation_fraction=validation_fraction, seed=seed)
+    tokenize.write_token_shards(out_shards, out_index, sample_ids=np.concatenate(ids), gene_tokens=gt_a,
+                                expr_tokens=et_a, n_tokens=nt_a, split=split, shard_size=shard_size,
+                                extra={"species": np.concatenate(sp_col)})
     tokenize.write_vocab(vocab, out_vocab)
-    stats = {"vocab_size": int(len(vocab)), "gene_tokens": int(len(genes)),
-             "by_biotype": genes["biotype"].value_counts().to_dict(),
-             "samples": int(len(split)), "train_samples": int((split == "train").sum()),
-             "validation_samples": int((split == "validation").sum()),
-             "median_tokens_per_sample": float(np.median(nt))}
+    if out_shared is not None:
+        with atomic_path(out_shared) as tmp:
+            shared.to_csv(tmp, sep="\t", index=False)
+    genes_all = pd.concat(own, ignore_index=True)
+    stats.update({"vocab_size": int(len(vocab)), "gene_tokens": int(len(genes_all)),
+                  "shared_tokens": int(len(shared)), "by_biotype": genes_all["biotype"].value_counts().to_dict(),
+                  "samples": int(len(split)), "train_samples": int((split == "train").sum()),
+                  "validation_samples": int((split == "validation").sum()),
+                  "median_tokens_per_sample": float(np.median(nt_a))})
     log.info("tokens: %s", stats)
     return stats
 
@@ -720,48 +788,127 @@ def compare_embeddings(
     return comparison
 
 
-def compare_species(
+SETTING_LABELS = {
+    "mixed": "supervised (mixed-species model)",
+    "shared": "shared + supervised",
+    "separate": "separate models",
+    "pseudo_species": "pseudo-species control",
+    "expression_svd": "expression SVD per species (no model)",
+}
+"""The species.settings and their names in GeneRAIN-HM's ortholog-rank table."""
+
+
+def align_species(
     *,
-    checkpoint: PathLike,
-    vocab: PathLike,
+    setting: str,
+    checkpoints: Sequence[PathLike],
+    vocabs: Sequence[PathLike],
     orthologs: PathLike,
     train_fraction: float,
+    refine_rounds: int,
+    csls_k: int,
     seed: int,
-    model_name: str,
+    out_ranks: PathLike,
+    out_best_match: PathLike,
     out_embedding: PathLike,
     out_w2v: PathLike,
-    out_ranks: PathLike,
-    out_ranks_shuffled: PathLike,
-    out_summary: PathLike,
-    out_plot: PathLike,
+    shared: PathLike | None = None,
+    matrices: Sequence[PathLike] = (),
+    dim: int = 0,
 ) -> dict[str, Any]:
-    """Ortholog ranks of a mixed-species model and of its row-shuffled null.
+    """Align one setting's human and mouse gene embeddings; rank every ortholog pair; its shuffled null.
 
-    Outputs: the model's embedding table (parquet), species/{model}/ortholog_ranks.parquet
-    (RANK_COLUMNS), the same for the shuffled null, a TSV summary (embedding,
-    split, pairs, top1, top10, mrr) and a cumulative rank plot.
+    Settings (GeneRAIN-HM): ``mixed`` and ``pseudo_species`` (one model whose
+    vocabulary holds both species), ``shared`` (one model whose first
+    ``species.shared_tokens`` training orthologs share a token; ``shared``
+    lists them), ``separate`` (one model per species: ``checkpoints`` and
+    ``vocabs`` of the human model, then the mouse one). The alignment is
+    :func:`generain.species.fit_alignment` on the training pairs.
+
+    Outputs: ranks parquet (RANK_COLUMNS, shared_token, setting: ``setting``
+    and ``{setting}_shuffled``), best-match parquet
+    (:func:`generain.species.best_match_table`), the setting's embedding table
+    (parquet and word2vec text; for ``separate`` the two models' vectors
+    side by side in one table, not aligned). ``expression_svd`` needs no
+    model: each species' genes get the truncated SVD of its own standardised
+    log10(CP10M+1) matrix (``matrices``: human, then mouse; ``dim``
+    components; :func:`generain.baselines.svd_embedding`), a linear
+    co-expression reference for what the samples contain.
     """
     from .training import load_model
 
-    v = tokenize.read_vocab(vocab)
-    table = embed.gene_embedding_table(v, load_model(checkpoint)[1].gene_embedding().numpy())
+    if setting == "expression_svd":
+        from .baselines import svd_embedding
+
+        tables = []
+        for path, sp in zip(matrices, ("human", "mouse"), strict=True):
+            mat = io.read_matrix(path)
+            g = mat.genes
+            stub = pd.DataFrame({"token": ("m_" if sp == "mouse" else "") + g["ensembl_id"].astype(str),
+                                 "ensembl_id": g["ensembl_id"], "symbol": g["symbol"], "biotype": g["biotype"],
+                                 "species": sp, "embedding": [np.zeros(1, dtype=np.float32)] * len(g)})
+            tables.append(svd_embedding(mat, stub, dim=dim, seed=seed))
+    else:
+        tables = [embed.gene_embedding_table(tokenize.read_vocab(v), load_model(c)[1].gene_embedding().numpy())
+                  for c, v in zip(checkpoints, vocabs, strict=True)]
+    if setting == "separate":
+        if len(tables) != 2:
+            raise ValueError("the separate setting needs a human and a mouse model")
+        tables = [tables[0][tables[0]["species"] == "human"], tables[1][tables[1]["species"] == "mouse"]]
+    table = pd.concat(tables, ignore_index=True)
     embed.write_embeddings(table, w2v_path=out_w2v, parquet_path=out_embedding)
     orth = annotation.read_orthologs(orthologs)
-    ranks = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed)
-    null = species.compare_embeddings(table, orth, train_fraction=train_fraction, seed=seed, shuffle=True)
+    sh = pd.read_csv(shared, sep="\t", dtype=str) if shared else None
+    kw = {"train_fraction": train_fraction, "seed": seed, "refine_rounds": refine_rounds, "csls_k": csls_k}
+    ranks = species.compare_embeddings(table, orth, shared=sh, **kw).assign(setting=setting)
+    null = species.compare_embeddings(table, orth, shared=sh, shuffle=True, **kw).assign(setting=f"{setting}_shuffled")
+    both = pd.concat([ranks, null], ignore_index=True)
+    write_parquet(pa.Table.from_pandas(both, preserve_index=False), out_ranks)
+    full = table
+    if sh is not None and len(sh):  # the shared mouse genes take their human token's vector
+        src = table[table["species"] == "human"].set_index("ensembl_id").loc[sh["human_ensembl_id"]]
+        full = pd.concat([table, src.reset_index().assign(ensembl_id=sh["mouse_ensembl_id"].to_numpy(),
+                                                          species="mouse", symbol="")], ignore_index=True)
+    best = species.best_match_table(full, orth, **kw)
+    write_parquet(pa.Table.from_pandas(best, preserve_index=False), out_best_match)
+    out = {name: species.rank_summary(df[~df["shared_token"]], "test") for name, df in
+           ((setting, ranks), (f"{setting}_shuffled", null))}
+    log.info("%s: held-out pairs %s", setting, out)
+    return out
+
+
+def compare_species(
+    *,
+    ranks: dict[str, PathLike],
+    model_name: str,
+    out_ranks: PathLike,
+    out_summary: PathLike,
+    out_plot: PathLike,
+) -> pd.DataFrame:
+    """The ortholog-rank table in GeneRAIN-HM's form, from every setting's ranks.
+
+    Outputs: species/{model}/ortholog_ranks.parquet (RANK_COLUMNS plus
+    shared_token and setting: every setting and its shuffled null), the
+    summary TSV (setting, label, split test/all, pairs, top1, top10, mrr; pairs
+    sharing a token are left out) and a plot of the rank distributions.
+    """
+    frames = [pd.read_parquet(p) for p in ranks.values()]
+    both = pd.concat(frames, ignore_index=True)
     rows = []
-    for name, df in (("pseudo_species", ranks), ("shuffled", null)):
-        for split in ("test", "train"):
-            rows.append({"embedding": name, "split": split, **species.rank_summary(df, split)})
+    for setting, df in both.groupby("setting", sort=False):
+        base = str(setting).removesuffix("_shuffled")
+        label = SETTING_LABELS.get(base, base) + (", row-shuffled null" if setting != base else "")
+        scored = df[~df["shared_token"]]
+        for split in ("test", "all"):
+            rows.append({"setting": setting, "label": label, "split": split, **species.rank_summary(scored, split)})
     summary = pd.DataFrame(rows)
-    write_parquet(pa.Table.from_pandas(ranks, preserve_index=False), out_ranks)
-    write_parquet(pa.Table.from_pandas(null, preserve_index=False), out_ranks_shuffled)
+    write_parquet(pa.Table.from_pandas(both, preserve_index=False), out_ranks)
     with atomic_path(out_summary) as tmp:
         summary.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    plots.rank_plot({"pseudo-species": ranks, "shuffled null": null}, out_plot,
-                    title=f"{model_name}: rank of the true ortholog (held-out pairs)")
+    plots.rank_plot({s: d[~d["shared_token"]] for s, d in both.groupby("setting", sort=False)}, out_plot,
+                    title=f"{model_name}: rank of the true ortholog among all genes of the other species")
     log.info("ortholog ranks:\n%s", summary.to_string(index=False))
-    return summary.to_dict("records")
+    return summary
 
 
 # ---------------------------------------------------------------------------
@@ -773,7 +920,7 @@ def summarize_run(
     run_name: str,
     ingest_reports: Sequence[PathLike],
     qc_table: PathLike,
-    normalized_genes: PathLike,
+    normalized_genes: dict[str, PathLike],
     vocab: PathLike,
     index: PathLike,
     train_summaries: dict[str, PathLike],
@@ -784,13 +931,17 @@ def summarize_run(
     catalogues: dict[str, PathLike] | None = None,
     comparison: PathLike | None = None,
 ) -> dict[str, Any]:
-    """Collect each stage's headline figures into summary.json (keys in the README)."""
+    """Collect each stage's headline figures into summary.json (keys in the README).
+
+    ``normalized_genes`` maps each species to its normalize/{species}/genes.tsv.
+    """
     q = pd.read_parquet(qc_table)
     reasons: dict[str, int] = {}
     for r in q["reason"].dropna():
         for part in r.split("; "):
             reasons[part] = reasons.get(part, 0) + 1
-    genes = pd.read_csv(normalized_genes, sep="\t")
+    genes = pd.concat([pd.read_csv(p, sep="\t").assign(species=sp) for sp, p in normalized_genes.items()],
+                      ignore_index=True)
     v = tokenize.read_vocab(vocab)
     idx = pd.read_parquet(index)
     out: dict[str, Any] = {
@@ -802,6 +953,7 @@ def summarize_run(
         "vocab": {"size": int(len(v)), "genes": int((v["biotype"] != "special").sum()),
                   "by_biotype": v.loc[v["biotype"] != "special", "biotype"].value_counts().to_dict(),
                   "genes_after_filters": int(genes["kept"].sum()), "genes_before_filters": int(len(genes)),
+                  "by_species": v.loc[v["biotype"] != "special", "species"].value_counts().to_dict(),
                   "train_samples": int((idx["split"] == "train").sum()),
                   "validation_samples": int((idx["split"] == "validation").sum())},
         "train": {}, "sweep": {}, "lncrna": {}, "species": {},
@@ -838,7 +990,7 @@ def summarize_run(
                                 "properties": int(pac.count_distinct(lnc["term_id"]).as_py())}
     for model, path in species_summaries.items():
         s = pd.read_csv(path, sep="\t")
-        out["species"][model] = {f"{r.embedding}_{r.split}": {"pairs": int(r.pairs), "top1": round(float(r.top1), 4),
+        out["species"][model] = {f"{r.setting}_{r.split}": {"pairs": int(r.pairs), "top1": round(float(r.top1), 4),
                                                               "top10": round(float(r.top10), 4), "mrr": round(float(r.mrr), 4)}
                                  for r in s.itertuples()}
     write_json(out, out_summary)

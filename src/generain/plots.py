@@ -70,17 +70,28 @@ def auc_plot(auc: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> 
 
 
 def rank_plot(ranks: dict[str, pd.DataFrame], path: str | os.PathLike[str], *, title: str) -> None:
-    """Cumulative fraction of held-out ortholog pairs with rank <= k, per embedding."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, df in ranks.items():
-        r = np.sort(df.loc[df["split"] == "test", "rank"].to_numpy())
-        if r.size:
-            ax.step(r, np.arange(1, r.size + 1) / r.size, where="post", label=f"{name} (n={r.size})")
-    ax.set_xscale("log")
-    ax.set_xlabel("rank of the true ortholog")
-    ax.set_ylabel("fraction of held-out pairs")
-    ax.set_title(title)
-    ax.legend()
+    """Rank distributions of the true ortholog: cumulative fraction of pairs with rank <= k.
+
+    Two panels, held-out pairs and all pairs; one line per setting (``ranks``
+    maps a name to a table with split and rank); shuffled nulls dashed.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    bases = list(dict.fromkeys(n.removesuffix("_shuffled") for n in ranks))
+    for ax, split in zip(axes, ("test", "all")):
+        for name, df in ranks.items():
+            r = np.sort((df if split == "all" else df.loc[df["split"] == split])["rank"].to_numpy())
+            if r.size:
+                base = name.removesuffix("_shuffled")
+                ax.step(r, np.arange(1, r.size + 1) / r.size, where="post", label=f"{name} (n={r.size})",
+                        color=colors[bases.index(base) % len(colors)], ls="--" if name != base else "-")
+        ax.set_xscale("log")
+        ax.set_xlabel("rank of the true ortholog")
+        ax.set_title("held-out pairs" if split == "test" else "all pairs")
+        ax.axvline(10, color="grey", lw=0.6, ls=":")
+    axes[0].set_ylabel("fraction of pairs with rank <= k")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
     _save(fig, path)
 
 

@@ -98,6 +98,8 @@ def write_archs4(
     median_library_size: float = 2e7,
     dispersion: float = 0.2,
     module_strength: float = 1.5,
+    factor_loadings: np.ndarray | None = None,
+    factor_strength: float = 1.0,
     field_variant: int = 1,
     chunk_samples: int = 2000,
     compression: str | None = "gzip",
@@ -111,7 +113,10 @@ def write_archs4(
     a loading on that module's activity, which varies across samples
     (standard normal): mu_gs ∝ base_g exp(module_strength * loading_g * activity_ms),
     scaled to the sample's library size (log-normal around
-    ``median_library_size``). Planted QC failures: a fraction of samples with
+    ``median_library_size``). With ``factor_loadings`` W (n_genes, K), each
+    gene also follows K sample factors F (standard normal, K x n_samples):
+    log mu_gs gains factor_strength * W_g . F_s, so genes have individual
+    co-expression profiles, not only their module's. Planted QC failures: a fraction of samples with
     libraries under 1 M reads, a fraction with at most 1,500 detected genes,
     and a fraction flagged single-cell (probability 0.9). Written in blocks of
     ``block_samples``, so memory does not depend on ``n_samples``.
@@ -124,6 +129,8 @@ def write_archs4(
         One per gene (symbols may repeat).
     modules : np.ndarray
         int, shape (n_genes,): module of each gene, -1 for none.
+    factor_loadings : np.ndarray, optional
+        float, shape (n_genes, K): each gene's loadings on K sample factors.
     field_variant : int
         1: ARCHS4 v2.2 names (``ensembl_gene_id``, ``symbol``, ``readsaligned``),
         str datasets; 2: older names (``ensembl_gene``, ``gene_symbol``,
@@ -147,6 +154,7 @@ def write_archs4(
     base = rng.lognormal(mean=0.0, sigma=2.0, size=n_genes)
     loading = np.where(modules >= 0, rng.uniform(0.5, 1.0, n_genes), 0.0)
     activity = rng.normal(size=(n_modules, n_samples))
+    factors = None if factor_loadings is None else rng.normal(size=(factor_loadings.shape[1], n_samples))
     fate = rng.choice(["", "total_counts", "detected_genes", "singlecell"], size=n_samples,
                       p=[1 - fail_total_counts - fail_detected_genes - singlecell, fail_total_counts,
                          fail_detected_genes, singlecell])
@@ -174,6 +182,8 @@ def write_archs4(
                 stop = min(start + block_samples, n_samples)
                 logmu = np.log(base)[:, None] + module_strength * loading[:, None] * np.where(
                     modules[:, None] >= 0, activity[np.clip(modules, 0, None), start:stop], 0.0)
+                if factors is not None:
+                    logmu = logmu + factor_strength * (factor_loadings @ factors[:, start:stop])
                 w = np.exp(logmu - logmu.max(axis=0, keepdims=True))
                 mu = w / w.sum(axis=0, keepdims=True) * lib[start:stop]
                 r = 1.0 / dispersion
@@ -202,45 +212,6 @@ def write_archs4(
     return PlantedArchs4(genes, samples)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m generain.simulate``: write one ARCHS4-layout file with planted modules and its truth tables."""
-    import argparse
-
-    from .annotation import read_gene_table
-
-    ap = argparse.ArgumentParser(prog="python -m generain.simulate", description=write_archs4.__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True, help="output .h5 (truth tables beside it: .genes.tsv, .samples.tsv)")
-    ap.add_argument("--genes", type=int, default=67_186, help="genes (default: ARCHS4 human v2.2's 67,186)")
-    ap.add_argument("--samples", type=int, default=1000)
-    ap.add_argument("--modules", type=int, default=200, help="co-expression modules")
-    ap.add_argument("--in-modules", type=float, default=0.5, help="fraction of genes in a module")
-    ap.add_argument("--gene-table", help="take real genes (ensembl_id, symbol, biotype) from this table, in order")
-    ap.add_argument("--field-variant", type=int, choices=[1, 2], default=1)
-    ap.add_argument("--chunk-samples", type=int, default=2000)
-    ap.add_argument("--compression", default="gzip", help="gzip, lzf or none")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    rng = np.random.default_rng(a.seed)
-    if a.gene_table:
-        t = read_gene_table(a.gene_table).head(a.genes)
-        ids, sym, bio = t["ensembl_id"].tolist(), t["symbol"].fillna("").tolist(), t["biotype"].fillna("").tolist()
-    else:
-        ids = [f"ENSG9{i:010d}" for i in range(a.genes)]
-        sym, bio = [f"GENE{i}" for i in range(a.genes)], ["protein_coding"] * a.genes
-    mods = np.where(rng.random(len(ids)) < a.in_modules, rng.integers(0, a.modules, len(ids)), -1)
-    truth = write_archs4(a.out, gene_ids=ids, symbols=sym, biotypes=bio, modules=mods, n_samples=a.samples,
-                         n_modules=a.modules, field_variant=a.field_variant, chunk_samples=a.chunk_samples,
-                         compression=None if a.compression == "none" else a.compression, seed=a.seed)
-    stem = str(a.out).removesuffix(".h5")
-    truth.genes.to_csv(f"{stem}.genes.tsv", sep="\t", index=False)
-    truth.samples.to_csv(f"{stem}.samples.tsv", sep="\t", index=False)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def write_human_mouse_pair(
     out_dir: str | os.PathLike[str],
     *,
@@ -250,6 +221,9 @@ def write_human_mouse_pair(
     n_modules: int = 50,
     in_modules: float = 0.6,
     shared_fraction: float = 0.5,
+    duplicate_symbols: float = 0.02,
+    gene_factors: int = 16,
+    factor_strength: float = 1.0,
     seed: int = 0,
     **archs4: object,
 ) -> pd.DataFrame:
@@ -291,7 +265,12 @@ def write_human_mouse_pair(
     rng = np.random.default_rng(seed)
     orth = orthologs[["human_ensembl_id", "human_symbol", "mouse_ensembl_id", "mouse_symbol"]].reset_index(drop=True)
     n_pairs = len(orth)
-    extra = human_only if human_only is not None else pd.DataFrame(columns=["ensembl_id", "symbol", "biotype"])
+    extra = (human_only if human_only is not None else pd.DataFrame(columns=["ensembl_id", "symbol", "biotype"])
+             ).reset_index(drop=True).copy()
+    n_dup = int(duplicate_symbols * len(extra))
+    if n_dup and len(extra) > 1:
+        rows = rng.choice(len(extra), 2 * n_dup, replace=False)
+        extra.loc[rows[:n_dup], "symbol"] = extra.loc[rows[n_dup:], "symbol"].to_numpy()
     n_human = n_pairs + len(extra)
 
     def draw(n: int) -> np.ndarray:
@@ -304,17 +283,122 @@ def write_human_mouse_pair(
     mouse_mod[shared] = hm[shared]
     clash = ~shared & (hm >= 0) & (mouse_mod == hm)  # an independent draw must not share by chance
     mouse_mod[clash] = (hm[clash] + 1 + rng.integers(0, n_modules - 1, int(clash.sum()))) % n_modules
+    w_h = w_m = None
+    if gene_factors:
+        w_h = rng.normal(scale=1 / np.sqrt(gene_factors), size=(n_human, gene_factors))
+        w_m = rng.normal(scale=1 / np.sqrt(gene_factors), size=(n_pairs, gene_factors))
+        w_m[shared] = w_h[:n_pairs][shared]
     write_archs4(out / "human.h5", gene_ids=[*orth["human_ensembl_id"], *extra["ensembl_id"]],
                  symbols=[*orth["human_symbol"].fillna(""), *extra["symbol"].fillna("")],
                  biotypes=["protein_coding"] * n_pairs + list(extra["biotype"].fillna("")), modules=human_mod,
                  n_samples=n_samples[0], n_modules=n_modules, sample_prefix="GSM", field_variant=1, seed=seed,
-                 **archs4)  # type: ignore[arg-type]
+                 factor_loadings=w_h, factor_strength=factor_strength, **archs4)  # type: ignore[arg-type]
     write_archs4(out / "mouse.h5", gene_ids=list(orth["mouse_ensembl_id"]), symbols=list(orth["mouse_symbol"].fillna("")),
                  biotypes=["protein_coding"] * n_pairs, modules=mouse_mod, n_samples=n_samples[1], n_modules=n_modules,
-                 sample_prefix="GSMM", field_variant=2, seed=seed + 1, **archs4)  # type: ignore[arg-type]
+                 sample_prefix="GSMM", field_variant=2, seed=seed + 1, factor_loadings=w_m,
+                 factor_strength=factor_strength, **archs4)  # type: ignore[arg-type]
     truth = orth[["human_ensembl_id", "mouse_ensembl_id"]].assign(human_module=hm, mouse_module=mouse_mod,
                                                                   shared=shared)
     for name, table in (("orthologs.tsv", orth), ("truth.tsv", truth)):
         with atomic_path(out / name) as tmp:
             table.to_csv(tmp, sep="\t", index=False)
     return truth
+
+
+def human_mouse_from_tables(
+    out_dir: str | os.PathLike[str],
+    *,
+    gene_table: str | os.PathLike[str],
+    orthologs: str | os.PathLike[str],
+    n_pairs: int = 3000,
+    n_lncrna: int = 500,
+    seed: int = 0,
+    **kwargs: object,
+) -> pd.DataFrame:
+    """:func:`write_human_mouse_pair` on real genes: a seeded draw of one-to-one orthologs and human lncRNAs.
+
+    Ortholog pairs are drawn among those whose human gene is protein-coding in
+    ``gene_table`` (so the sweep's gene sets apply), lncRNAs among the table's
+    lncRNAs; both keep the table's order. ``kwargs`` go to
+    :func:`write_human_mouse_pair` (n_samples, n_modules, in_modules,
+    shared_fraction, chunks, ...).
+
+    Raises
+    ------
+    ValueError
+        If the tables hold fewer pairs or lncRNAs than asked for.
+    """
+    from .annotation import read_gene_table, read_orthologs
+
+    genes = read_gene_table(gene_table)
+    orth = read_orthologs(orthologs)
+    coding = set(genes.loc[genes["biotype"] == "protein_coding", "ensembl_id"])
+    orth = orth[orth["human_ensembl_id"].isin(coding)].reset_index(drop=True)
+    lnc = genes[genes["biotype"] == "lncRNA"].reset_index(drop=True)
+    if n_pairs > len(orth) or n_lncrna > len(lnc):
+        raise ValueError(f"asked for {n_pairs} ortholog pairs and {n_lncrna} lncRNAs; the tables have "
+                         f"{len(orth)} and {len(lnc)}")
+    rng = np.random.default_rng(seed)
+    orth = orth.iloc[np.sort(rng.choice(len(orth), n_pairs, replace=False))]
+    for col in ("human_symbol", "mouse_symbol"):
+        if col not in orth:
+            orth = orth.assign(**{col: ""})
+    lnc = lnc.iloc[np.sort(rng.choice(len(lnc), n_lncrna, replace=False))][["ensembl_id", "symbol", "biotype"]]
+    return write_human_mouse_pair(out_dir, orthologs=orth, human_only=lnc, seed=seed, **kwargs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m generain.simulate``: write one ARCHS4-layout file with planted modules and its truth tables."""
+    import argparse
+
+    from .annotation import read_gene_table
+
+    ap = argparse.ArgumentParser(prog="python -m generain.simulate", description=write_archs4.__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="output .h5 (truth tables beside it: .genes.tsv, .samples.tsv); "
+                    "with --human-mouse an output folder")
+    ap.add_argument("--human-mouse", action="store_true",
+                    help="write human.h5, mouse.h5, orthologs.tsv and truth.tsv (real genes: --gene-table and "
+                    "--orthologs) whose orthologs share modules in --shared-fraction")
+    ap.add_argument("--orthologs", default="resources/annotation/orthologs_human_mouse.tsv")
+    ap.add_argument("--pairs", type=int, default=3000, help="--human-mouse: ortholog pairs")
+    ap.add_argument("--lncrna", type=int, default=500, help="--human-mouse: human lncRNAs")
+    ap.add_argument("--mouse-samples", type=int, default=None, help="--human-mouse: mouse samples (default --samples)")
+    ap.add_argument("--shared-fraction", type=float, default=0.5,
+                    help="--human-mouse: fraction of orthologs (with a module) sharing it")
+    ap.add_argument("--genes", type=int, default=67_186, help="genes (default: ARCHS4 human v2.2's 67,186)")
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--modules", type=int, default=200, help="co-expression modules")
+    ap.add_argument("--in-modules", type=float, default=0.5, help="fraction of genes in a module")
+    ap.add_argument("--gene-table", help="take real genes (ensembl_id, symbol, biotype) from this table, in order")
+    ap.add_argument("--field-variant", type=int, choices=[1, 2], default=1)
+    ap.add_argument("--chunk-samples", type=int, default=2000)
+    ap.add_argument("--compression", default="gzip", help="gzip, lzf or none")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    compression = None if a.compression == "none" else a.compression
+    if a.human_mouse:
+        human_mouse_from_tables(a.out, gene_table=a.gene_table or "resources/annotation/genes.tsv",
+                                orthologs=a.orthologs, n_pairs=a.pairs, n_lncrna=a.lncrna,
+                                n_samples=(a.samples, a.mouse_samples or a.samples), n_modules=a.modules,
+                                in_modules=a.in_modules, shared_fraction=a.shared_fraction, seed=a.seed,
+                                chunk_samples=a.chunk_samples, compression=compression)
+        return 0
+    rng = np.random.default_rng(a.seed)
+    if a.gene_table:
+        t = read_gene_table(a.gene_table).head(a.genes)
+        ids, sym, bio = t["ensembl_id"].tolist(), t["symbol"].fillna("").tolist(), t["biotype"].fillna("").tolist()
+    else:
+        ids = [f"ENSG9{i:010d}" for i in range(a.genes)]
+        sym, bio = [f"GENE{i}" for i in range(a.genes)], ["protein_coding"] * a.genes
+    mods = np.where(rng.random(len(ids)) < a.in_modules, rng.integers(0, a.modules, len(ids)), -1)
+    truth = write_archs4(a.out, gene_ids=ids, symbols=sym, biotypes=bio, modules=mods, n_samples=a.samples,
+                         n_modules=a.modules, field_variant=a.field_variant, chunk_samples=a.chunk_samples,
+                         compression=compression, seed=a.seed)
+    stem = str(a.out).removesuffix(".h5")
+    truth.genes.to_csv(f"{stem}.genes.tsv", sep="\t", index=False)
+    truth.samples.to_csv(f"{stem}.samples.tsv", sep="\t", index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,7 @@ then find nearly every "ortholog" (published: 99.7% top-1).
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,16 +57,124 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(n > 0, n, 1.0)
 
 
+BLOCK = 2048  # rows of a similarity block: n_other x BLOCK float64 at most at a time
+
+
+def _topk_mean(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    """Mean cosine of each row of ``a`` to its ``k`` nearest rows of ``b`` (both unit rows), blocked."""
+    k = min(k, len(b))
+    out = np.empty(len(a))
+    for i in range(0, len(a), BLOCK):
+        s = a[i:i + BLOCK] @ b.T
+        out[i:i + BLOCK] = np.partition(s, s.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+    return out
+
+
+def _csls_argmax(a: np.ndarray, b: np.ndarray, r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
+    """For each row of ``a``, the row of ``b`` with the highest CSLS score 2 cos - r_a - r_b (blocked)."""
+    out = np.empty(len(a), dtype=np.int64)
+    for i in range(0, len(a), BLOCK):
+        out[i:i + BLOCK] = np.argmax(2 * (a[i:i + BLOCK] @ b.T) - r_b[None, :], axis=1)
+    return out  # r_a is constant along each row: it does not change the argmax
+
+
+def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.ndarray:
+    """Pairs of rows that are each other's nearest neighbour under CSLS.
+
+    Cross-domain similarity local scaling (Conneau et al. 2018, "Word translation
+    without parallel data", section 2.3): CSLS(x, y) = 2 cos(x, y) - r_b(x) - r_a(y),
+    where r_b(x) is the mean cosine of x to its ``k`` nearest rows of ``b`` and
+    r_a(y) that of y to its ``k`` nearest rows of ``a``. It penalises "hub"
+    genes close to everything.
+
+    Parameters
+    ----------
+    a : np.ndarray
+        float, shape (n_a, dim), unit rows (e.g. human genes).
+    b : np.ndarray
+        float, shape (n_b, dim), unit rows (e.g. aligned mouse genes).
+    k : int
+        Neighbourhood size of the local scaling.
+
+    Returns
+    -------
+    np.ndarray
+        int64, shape (n_pairs, 2): (row of a, row of b) of each mutual nearest pair.
+    """
+    r_a = _topk_mean(a, b, k)  # each a row's neighbourhood in b
+    r_b = _topk_mean(b, a, k)
+    ab = _csls_argmax(a, b, r_a, r_b)
+    ba = _csls_argmax(b, a, r_b, r_a)
+    i = np.flatnonzero(ba[ab] == np.arange(len(a)))
+    return np.column_stack([i, ab[i]]).astype(np.int64)
+
+
+def fit_alignment(
+    human: np.ndarray,
+    mouse: np.ndarray,
+    pairs: np.ndarray,
+    *,
+    refine_rounds: int = 0,
+    csls_k: int = 10,
+) -> tuple[np.ndarray, list[int]]:
+    """Orthogonal map of mouse onto human genes: Procrustes on known pairs, then CSLS refinement.
+
+    Step 1 (supervised): R minimises ||M[pairs_m] R - H[pairs_h]||_F over
+    orthogonal R (scipy.linalg.orthogonal_procrustes) on the training ortholog
+    pairs. Each refinement round (Conneau et al. 2018, section 2.3, as in
+    GeneRAIN-HM's alignment step) adds the mutual nearest neighbours under
+    CSLS between all human genes and all aligned mouse genes to the training
+    pairs (a gene already in a training pair keeps that pair) and refits R.
+
+    Parameters
+    ----------
+    human : np.ndarray
+        float, shape (n_human, dim), unit rows.
+    mouse : np.ndarray
+        float, shape (n_mouse, dim), unit rows.
+    pairs : np.ndarray
+        int, shape (n_train, 2): (human row, mouse row) training pairs.
+    refine_rounds : int
+        CSLS mutual-nearest-neighbour refinement rounds (0: Procrustes only).
+    csls_k : int
+        Neighbourhood size of CSLS.
+
+    Returns
+    -------
+    (np.ndarray, list of int)
+        R float64 (dim, dim), and the number of pairs each fit used (one entry
+        per fit: the supervised one, then one per round).
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 training pairs.
+    """
+    if len(pairs) < 2:
+        raise ValueError(f"{len(pairs)} training ortholog pairs: too few to fit an alignment")
+    r, _ = orthogonal_procrustes(mouse[pairs[:, 1]], human[pairs[:, 0]])
+    used = [len(pairs)]
+    for _ in range(refine_rounds):
+        mnn = csls_mutual_neighbours(human, _unit(mouse @ r), k=csls_k)
+        new = mnn[~np.isin(mnn[:, 0], pairs[:, 0]) & ~np.isin(mnn[:, 1], pairs[:, 1])]
+        d = np.concatenate([pairs, new])
+        r, _ = orthogonal_procrustes(mouse[d[:, 1]], human[d[:, 0]])
+        used.append(len(d))
+    return r, used
+
+
 def ortholog_ranks(
     human: np.ndarray,
     mouse: np.ndarray,
     pairs: np.ndarray,
     split: np.ndarray,
+    *,
+    refine_rounds: int = 0,
+    csls_k: int = 10,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Align mouse onto human with orthogonal Procrustes; rank each pair's true ortholog.
+    """Align mouse onto human (:func:`fit_alignment`); rank each pair's true ortholog.
 
-    Rows are L2-normalised; the orthogonal map R minimises
-    ||M[train] R - H[train]||_F (scipy.linalg.orthogonal_procrustes). For each
+    Rows are L2-normalised; the map is fitted on the ``"train"`` pairs. For each
     pair (h, m), all mouse genes are scored by cosine to human gene h after
     alignment; the rank of m is the number of mouse genes scored at least as
     high as m (m included), so ties count against the pair and a degenerate
@@ -81,6 +190,8 @@ def ortholog_ranks(
         int, shape (n_pairs, 2): row indices (human, mouse) of one-to-one orthologs.
     split : np.ndarray
         str, shape (n_pairs,): "train" pairs fit the map.
+    refine_rounds, csls_k
+        See :func:`fit_alignment`.
 
     Returns
     -------
@@ -89,24 +200,106 @@ def ortholog_ranks(
     """
     h = _unit(human)
     m = _unit(mouse)
-    train = split == "train"
-    if train.sum() < 2:
-        raise ValueError(f"{int(train.sum())} training ortholog pairs: too few to fit an alignment")
-    r, _ = orthogonal_procrustes(m[pairs[train, 1]], h[pairs[train, 0]])
+    r, _ = fit_alignment(h, m, pairs[split == "train"], refine_rounds=refine_rounds, csls_k=csls_k)
     m_aligned = _unit(m @ r)
-    sims = h[pairs[:, 0]] @ m_aligned.T  # (n_pairs, n_mouse)
-    true = sims[np.arange(len(pairs)), pairs[:, 1]]
-    rank = (sims >= true[:, None]).sum(axis=1)
-    return rank.astype(np.int64), true.astype(np.float32)
+    rank = np.empty(len(pairs), dtype=np.int64)
+    true = np.empty(len(pairs), dtype=np.float64)
+    for i in range(0, len(pairs), BLOCK):
+        p = pairs[i:i + BLOCK]
+        sims = h[p[:, 0]] @ m_aligned.T  # (block, n_mouse)
+        t = sims[np.arange(len(p)), p[:, 1]]
+        rank[i:i + BLOCK] = (sims >= t[:, None]).sum(axis=1)
+        true[i:i + BLOCK] = t
+    return rank, true.astype(np.float32)
+
+
+def best_matches(
+    human: np.ndarray, mouse: np.ndarray, rotation: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each gene's most similar gene of the other species after alignment (cosine).
+
+    Parameters
+    ----------
+    human : np.ndarray
+        float, shape (n_human, dim).
+    mouse : np.ndarray
+        float, shape (n_mouse, dim).
+    rotation : np.ndarray
+        float, shape (dim, dim): mouse -> human map of :func:`fit_alignment`.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray, np.ndarray, np.ndarray)
+        For human genes: best mouse row int64 (n_human,) and its cosine
+        float32; for mouse genes: best human row int64 (n_mouse,) and cosine.
+    """
+    h = _unit(human)
+    m = _unit(_unit(mouse) @ rotation)
+    out = []
+    for a, b in ((h, m), (m, h)):
+        idx = np.empty(len(a), dtype=np.int64)
+        cos = np.empty(len(a), dtype=np.float32)
+        for i in range(0, len(a), BLOCK):
+            s = a[i:i + BLOCK] @ b.T
+            idx[i:i + BLOCK] = np.argmax(s, axis=1)
+            cos[i:i + BLOCK] = s[np.arange(len(s)), idx[i:i + BLOCK]]
+        out += [idx, cos]
+    return out[0], out[1], out[2], out[3]
 
 
 def rank_summary(ranks: pd.DataFrame, split: str = "test") -> dict[str, float]:
-    """top-1, top-10 (fractions) and mean reciprocal rank of one split's pairs."""
-    r = ranks.loc[ranks["split"] == split, "rank"].to_numpy()
+    """top-1, top-10 (fractions) and mean reciprocal rank of one split's pairs ("all": every pair)."""
+    sel = ranks if split == "all" else ranks.loc[ranks["split"] == split]
+    r = sel["rank"].to_numpy()
     if r.size == 0:
         return {"pairs": 0, "top1": float("nan"), "top10": float("nan"), "mrr": float("nan")}
     return {"pairs": int(r.size), "top1": float((r <= 1).mean()), "top10": float((r <= 10).mean()),
             "mrr": float((1.0 / r).mean())}
+
+
+def ortholog_pairs(human_ids: Sequence[str], mouse_ids: Sequence[str], orthologs: pd.DataFrame) -> pd.DataFrame:
+    """The one-to-one ortholog pairs whose genes are both present, in a fixed order (by human id).
+
+    Returns
+    -------
+    pandas.DataFrame
+        human_ensembl_id, mouse_ensembl_id, human_row, mouse_row (int64 row
+        indices into ``human_ids`` / ``mouse_ids``), sorted by human_ensembl_id.
+    """
+    hi = pd.Index(list(human_ids)).get_indexer(orthologs["human_ensembl_id"])
+    mi = pd.Index(list(mouse_ids)).get_indexer(orthologs["mouse_ensembl_id"])
+    ok = (hi >= 0) & (mi >= 0)
+    out = pd.DataFrame({"human_ensembl_id": orthologs["human_ensembl_id"].to_numpy()[ok],
+                        "mouse_ensembl_id": orthologs["mouse_ensembl_id"].to_numpy()[ok],
+                        "human_row": hi[ok].astype(np.int64), "mouse_row": mi[ok].astype(np.int64)})
+    return out.sort_values("human_ensembl_id", kind="stable").reset_index(drop=True)
+
+
+def shared_token_pairs(pairs: pd.DataFrame, n_shared: int, *, train_fraction: float, seed: int) -> np.ndarray:
+    """Which ortholog pairs share one token in the shared-token model: bool (n_pairs,).
+
+    The first ``n_shared`` training pairs of :func:`ortholog_split`'s seeded
+    order, so shared pairs are never held out and the held-out pairs are the
+    same as in the other settings.
+
+    Raises
+    ------
+    ValueError
+        If ``n_shared`` exceeds the training pairs.
+    """
+    n = len(pairs)
+    n_train = int(round(train_fraction * n))
+    if n_shared > n_train:
+        raise ValueError(f"species.shared_tokens = {n_shared} but only {n_train} of {n} ortholog pairs are "
+                         "training pairs; lower it")
+    order = np.random.default_rng(seed).permutation(n)
+    shared = np.zeros(n, dtype=bool)
+    shared[order[:n_shared]] = True
+    return shared
+
+
+def _matrix(t: pd.DataFrame) -> np.ndarray:
+    return np.stack(t["embedding"].to_numpy()).astype(np.float64) if len(t) else np.zeros((0, 1))
 
 
 def compare_embeddings(
@@ -116,8 +309,11 @@ def compare_embeddings(
     train_fraction: float = 0.95,
     seed: int = 0,
     shuffle: bool = False,
+    refine_rounds: int = 0,
+    csls_k: int = 10,
+    shared: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Ortholog ranks for a mixed-species embedding table.
+    """Ortholog ranks for an embedding table holding both species' genes.
 
     Parameters
     ----------
@@ -128,30 +324,90 @@ def compare_embeddings(
     shuffle : bool
         Null control: permute the rows of both species' embeddings (seeded)
         so vectors no longer belong to their genes.
+    refine_rounds, csls_k
+        Alignment refinement, see :func:`fit_alignment`.
+    shared : pandas.DataFrame, optional
+        human_ensembl_id, mouse_ensembl_id of pairs that shared one token
+        (shared-token model): their mouse gene takes the human vector, they
+        fit the alignment and are marked ``shared_token``; they are never
+        held out.
 
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`RANK_COLUMNS`, one row per ortholog pair present in
-        both species of the table.
+        Columns of :data:`RANK_COLUMNS` plus shared_token (bool), one row per
+        ortholog pair present in both species of the table, ordered by human id.
+
+    Raises
+    ------
+    ValueError
+        If a shared pair falls among the held-out pairs (the shared pairs come
+        from another ortholog set or seed).
     """
     hum = table[table["species"] == "human"].reset_index(drop=True)
     mou = table[table["species"] == "mouse"].reset_index(drop=True)
-    H = np.stack(hum["embedding"].to_numpy()) if len(hum) else np.zeros((0, 1))
-    M = np.stack(mou["embedding"].to_numpy()) if len(mou) else np.zeros((0, 1))
+    if shared is not None and len(shared):
+        src = hum.set_index("ensembl_id").loc[shared["human_ensembl_id"]]
+        mou = pd.concat([mou, pd.DataFrame({"ensembl_id": shared["mouse_ensembl_id"].to_numpy(), "species": "mouse",
+                                            "embedding": src["embedding"].to_numpy()})], ignore_index=True)
+    H, M = _matrix(hum), _matrix(mou)
     if shuffle:
         rng = np.random.default_rng(seed + 1)
         H, M = H[rng.permutation(len(H))], M[rng.permutation(len(M))]
-    hi = pd.Index(hum["ensembl_id"]).get_indexer(orthologs["human_ensembl_id"])
-    mi = pd.Index(mou["ensembl_id"]).get_indexer(orthologs["mouse_ensembl_id"])
-    ok = (hi >= 0) & (mi >= 0)
-    orth = orthologs.loc[ok, ["human_ensembl_id", "mouse_ensembl_id"]].sort_values("human_ensembl_id")
-    pairs = np.column_stack([pd.Index(hum["ensembl_id"]).get_indexer(orth["human_ensembl_id"]),
-                             pd.Index(mou["ensembl_id"]).get_indexer(orth["mouse_ensembl_id"])])
+    pairs = ortholog_pairs(hum["ensembl_id"], mou["ensembl_id"], orthologs)
     split = ortholog_split(len(pairs), train_fraction=train_fraction, seed=seed)
-    rank, cos = ortholog_ranks(H, M, pairs, split)
-    log.info("%d ortholog pairs in both species (%d train, %d test)%s", len(pairs), (split == "train").sum(),
-             (split == "test").sum(), " [shuffled null]" if shuffle else "")
-    return pd.DataFrame({"human_ensembl_id": orth["human_ensembl_id"].to_numpy(),
-                         "mouse_ensembl_id": orth["mouse_ensembl_id"].to_numpy(),
-                         "split": split, "rank": rank, "cosine": cos})
+    is_shared = np.zeros(len(pairs), dtype=bool)
+    if shared is not None and len(shared):
+        is_shared = pairs["mouse_ensembl_id"].isin(shared["mouse_ensembl_id"]).to_numpy()
+        if (split[is_shared] == "test").any():
+            raise ValueError("shared-token pairs fall among the held-out pairs: the corpus and the comparison "
+                             "used different ortholog pairs or seeds")
+    rank, cos = ortholog_ranks(H, M, pairs[["human_row", "mouse_row"]].to_numpy(), split,
+                               refine_rounds=refine_rounds, csls_k=csls_k)
+    log.info("%d ortholog pairs in both species (%d train, %d test, %d shared tokens)%s", len(pairs),
+             (split == "train").sum(), (split == "test").sum(), is_shared.sum(), " [shuffled null]" if shuffle else "")
+    return pd.DataFrame({"human_ensembl_id": pairs["human_ensembl_id"].to_numpy(),
+                         "mouse_ensembl_id": pairs["mouse_ensembl_id"].to_numpy(),
+                         "split": split, "rank": rank, "cosine": cos, "shared_token": is_shared})
+
+
+def best_match_table(
+    table: pd.DataFrame,
+    orthologs: pd.DataFrame,
+    *,
+    train_fraction: float = 0.95,
+    seed: int = 0,
+    refine_rounds: int = 0,
+    csls_k: int = 10,
+) -> pd.DataFrame:
+    """Per gene of either species, the most similar gene of the other species after alignment.
+
+    The alignment is the one :func:`compare_embeddings` fits (same training pairs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        species, ensembl_id, symbol, best_match_ensembl_id, best_match_symbol,
+        cosine (float32), ortholog_ensembl_id ("" when the gene has no
+        one-to-one ortholog in the table), is_ortholog (bool).
+    """
+    hum = table[table["species"] == "human"].reset_index(drop=True)
+    mou = table[table["species"] == "mouse"].reset_index(drop=True)
+    h, m = _unit(_matrix(hum)), _unit(_matrix(mou))
+    pairs = ortholog_pairs(hum["ensembl_id"], mou["ensembl_id"], orthologs)
+    split = ortholog_split(len(pairs), train_fraction=train_fraction, seed=seed)
+    r, _ = fit_alignment(h, m, pairs[["human_row", "mouse_row"]].to_numpy()[split == "train"],
+                         refine_rounds=refine_rounds, csls_k=csls_k)
+    hb, hc, mb, mc = best_matches(h, m, r)
+    h2m = dict(zip(pairs["human_ensembl_id"], pairs["mouse_ensembl_id"]))
+    m2h = {v: k for k, v in h2m.items()}
+    sym = (lambda t: t["symbol"].fillna("").to_numpy() if "symbol" in t else np.full(len(t), "", dtype=object))
+    parts = []
+    for sp, me, other, best, cos, orth in (("human", hum, mou, hb, hc, h2m), ("mouse", mou, hum, mb, mc, m2h)):
+        ids = me["ensembl_id"].to_numpy()
+        match = other["ensembl_id"].to_numpy()[best]
+        o = np.array([orth.get(g, "") for g in ids], dtype=object)
+        parts.append(pd.DataFrame({"species": sp, "ensembl_id": ids, "symbol": sym(me),
+                                   "best_match_ensembl_id": match, "best_match_symbol": sym(other)[best],
+                                   "cosine": cos, "ortholog_ensembl_id": o, "is_ortholog": match == o}))
+    return pd.concat(parts, ignore_index=True)
