@@ -348,11 +348,12 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     gen = yaml.safe_load((REPO / "config" / "generated_human_mouse.yaml").read_text())
     cfg["run_name"] = "hm"
     cfg["simulate"] = {**gen["simulate"], "out_dir": "generated", "pairs": 2500, "lncrna": 200,
-                       "human_samples": 150, "mouse_samples": 150, "modules": 40,
+                       "human_samples": 200, "mouse_samples": 200, "modules": 40,
                        "orthologs": cfg["annotation"]["orthologs"]}
     cfg["datasets"] = [{**d, "path": d["path"].replace("results/generated_hm/generated", "generated")}
                        for d in gen["datasets"]]
     cfg["models"] = ["gpt"]
+    cfg["model"].update({"n_embd": 32, "n_inner": 64})  # expression_svd keeps n_embd components: 16 miss modules
     cfg["sweep"].update({"baselines": [], "max_properties": 10, "shards": 1})
     cfg["species"].update({"settings": gen["species"]["settings"], "shared_tokens": 300})
     _snakemake(tmp_path, cfg)
