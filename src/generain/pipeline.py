@@ -352,7 +352,8 @@ def tokenize_corpus(
         shared = pairs.loc[mask, ["human_ensembl_id", "mouse_ensembl_id"]].reset_index(drop=True)
     shared_m = set(shared["mouse_ensembl_id"])
     own = [g if sp != "mouse" else g[~g["ensembl_id"].isin(shared_m)] for sp, _, _, g in parts]
-    vocab = tokenize.build_vocab(pd.concat(own, ignore_index=True))
+    genes_all = pd.concat(own, ignore_index=True)
+    vocab = tokenize.build_vocab(genes_all)
     tok = dict(zip(zip(vocab["species"], vocab["ensembl_id"]), vocab["token_id"]))
     m2h = dict(zip(shared["mouse_ensembl_id"], shared["human_ensembl_id"]))
     gt, et, nt, ids, sp_col = [], [], [], [], []
@@ -380,7 +381,6 @@ def tokenize_corpus(
     if out_shared is not None:
         with atomic_path(out_shared) as tmp:
             shared.to_csv(tmp, sep="\t", index=False)
-    genes_all = pd.concat(own, ignore_index=True)
     stats.update({"vocab_size": int(len(vocab)), "gene_tokens": int(len(genes_all)),
                   "shared_tokens": int(len(shared)), "by_biotype": genes_all["biotype"].value_counts().to_dict(),
                   "samples": int(len(split)), "train_samples": int((split == "train").sum()),
@@ -859,18 +859,14 @@ def align_species(
     embed.write_embeddings(table, w2v_path=out_w2v, parquet_path=out_embedding)
     orth = annotation.read_orthologs(orthologs)
     sh = pd.read_csv(shared, sep="\t", dtype=str) if shared else None
-    kw = {"train_fraction": train_fraction, "seed": seed, "refine_rounds": refine_rounds, "csls_k": csls_k}
-    ranks = species.compare_embeddings(table, orth, shared=sh, **kw).assign(setting=setting)
-    null = species.compare_embeddings(table, orth, shared=sh, shuffle=True, **kw).assign(setting=f"{setting}_shuffled")
+    kw = {"train_fraction": train_fraction, "seed": seed, "refine_rounds": refine_rounds, "csls_k": csls_k,
+          "shared": sh}
+    al = species.align_embeddings(table, orth, **kw)  # one fit: ranks and best matches share it
+    ranks = species.rank_table(al).assign(setting=setting)
+    null = species.compare_embeddings(table, orth, shuffle=True, **kw).assign(setting=f"{setting}_shuffled")
     both = pd.concat([ranks, null], ignore_index=True)
     write_parquet(pa.Table.from_pandas(both, preserve_index=False), out_ranks)
-    full = table
-    if sh is not None and len(sh):  # the shared mouse genes take their human token's vector
-        src = table[table["species"] == "human"].set_index("ensembl_id").loc[sh["human_ensembl_id"]]
-        full = pd.concat([table, src.reset_index().assign(ensembl_id=sh["mouse_ensembl_id"].to_numpy(),
-                                                          species="mouse", symbol="")], ignore_index=True)
-    best = species.best_match_table(full, orth, **kw)
-    write_parquet(pa.Table.from_pandas(best, preserve_index=False), out_best_match)
+    write_parquet(pa.Table.from_pandas(species.best_match_frame(al), preserve_index=False), out_best_match)
     out = {name: species.rank_summary(df[~df["shared_token"]], "test") for name, df in
            ((setting, ranks), (f"{setting}_shuffled", null))}
     log.info("%s: held-out pairs %s", setting, out)
@@ -892,20 +888,19 @@ def compare_species(
     summary TSV (setting, label, split test/all, pairs, top1, top10, mrr; pairs
     sharing a token are left out) and a plot of the rank distributions.
     """
-    frames = [pd.read_parquet(p) for p in ranks.values()]
-    both = pd.concat(frames, ignore_index=True)
+    both = pd.concat([pd.read_parquet(p) for p in ranks.values()], ignore_index=True)
+    scored = {str(s): df[~df["shared_token"]] for s, df in both.groupby("setting", sort=False)}
     rows = []
-    for setting, df in both.groupby("setting", sort=False):
-        base = str(setting).removesuffix("_shuffled")
+    for setting, df in scored.items():
+        base = setting.removesuffix("_shuffled")
         label = SETTING_LABELS.get(base, base) + (", row-shuffled null" if setting != base else "")
-        scored = df[~df["shared_token"]]
         for split in ("test", "all"):
-            rows.append({"setting": setting, "label": label, "split": split, **species.rank_summary(scored, split)})
+            rows.append({"setting": setting, "label": label, "split": split, **species.rank_summary(df, split)})
     summary = pd.DataFrame(rows)
     write_parquet(pa.Table.from_pandas(both, preserve_index=False), out_ranks)
     with atomic_path(out_summary) as tmp:
         summary.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    plots.rank_plot({s: d[~d["shared_token"]] for s, d in both.groupby("setting", sort=False)}, out_plot,
+    plots.rank_plot(scored, out_plot,
                     title=f"{model_name}: rank of the true ortholog among all genes of the other species")
     log.info("ortholog ranks:\n%s", summary.to_string(index=False))
     return summary

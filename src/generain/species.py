@@ -15,7 +15,8 @@ nearly every "ortholog" (published: 99.7% top-1).
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,22 +64,31 @@ def _unit(x: np.ndarray) -> np.ndarray:
 BLOCK = 2048  # rows of a similarity block: n_other x BLOCK float64 at most at a time
 
 
+def _blocks(a: np.ndarray, b: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """Row blocks of ``a @ b.T``: (rows of ``a``, similarities float64 (block, n_b)); bounds memory."""
+    for i in range(0, len(a), BLOCK):
+        rows = slice(i, min(i + BLOCK, len(a)))
+        yield rows, a[rows] @ b.T
+
+
 def _topk_mean(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
-    """Mean cosine of each row of ``a`` to its ``k`` nearest rows of ``b`` (both unit rows), blocked."""
+    """Mean cosine of each row of ``a`` to its ``k`` nearest rows of ``b`` (both unit rows)."""
     k = min(k, len(b))
     out = np.empty(len(a))
-    for i in range(0, len(a), BLOCK):
-        s = a[i:i + BLOCK] @ b.T
-        out[i:i + BLOCK] = np.partition(s, s.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+    for rows, s in _blocks(a, b):
+        out[rows] = np.partition(s, s.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
     return out
 
 
-def _csls_argmax(a: np.ndarray, b: np.ndarray, r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
-    """For each row of ``a``, the row of ``b`` with the highest CSLS score 2 cos - r_a - r_b (blocked)."""
+def _csls_argmax(a: np.ndarray, b: np.ndarray, r_b: np.ndarray) -> np.ndarray:
+    """For each row of ``a``, the row of ``b`` with the highest CSLS score 2 cos - r(a row) - r_b.
+
+    The row's own term is constant along the row, so it does not change the argmax.
+    """
     out = np.empty(len(a), dtype=np.int64)
-    for i in range(0, len(a), BLOCK):
-        out[i:i + BLOCK] = np.argmax(2 * (a[i:i + BLOCK] @ b.T) - r_b[None, :], axis=1)
-    return out  # r_a is constant along each row: it does not change the argmax
+    for rows, s in _blocks(a, b):
+        out[rows] = np.argmax(2 * s - r_b[None, :], axis=1)
+    return out
 
 
 def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.ndarray:
@@ -106,8 +116,8 @@ def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.n
     """
     r_a = _topk_mean(a, b, k)  # each a row's neighbourhood in b
     r_b = _topk_mean(b, a, k)
-    ab = _csls_argmax(a, b, r_a, r_b)
-    ba = _csls_argmax(b, a, r_b, r_a)
+    ab = _csls_argmax(a, b, r_b)
+    ba = _csls_argmax(b, a, r_a)
     i = np.flatnonzero(ba[ab] == np.arange(len(a)))
     return np.column_stack([i, ab[i]]).astype(np.int64)
 
@@ -204,16 +214,18 @@ def ortholog_ranks(
     h = _unit(human)
     m = _unit(mouse)
     r, _ = fit_alignment(h, m, pairs[split == "train"], refine_rounds=refine_rounds, csls_k=csls_k)
-    m_aligned = _unit(m @ r)
+    return _ranks(h, _unit(m @ r), pairs)
+
+
+def _ranks(h: np.ndarray, m_aligned: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (ties against) and cosine of each pair's mouse gene among all aligned mouse genes (unit rows)."""
     rank = np.empty(len(pairs), dtype=np.int64)
-    true = np.empty(len(pairs), dtype=np.float64)
-    for i in range(0, len(pairs), BLOCK):
-        p = pairs[i:i + BLOCK]
-        sims = h[p[:, 0]] @ m_aligned.T  # (block, n_mouse)
-        t = sims[np.arange(len(p)), p[:, 1]]
-        rank[i:i + BLOCK] = (sims >= t[:, None]).sum(axis=1)
-        true[i:i + BLOCK] = t
-    return rank, true.astype(np.float32)
+    true = np.empty(len(pairs), dtype=np.float32)
+    for rows, sims in _blocks(h[pairs[:, 0]], m_aligned):
+        t = sims[np.arange(sims.shape[0]), pairs[rows, 1]]
+        rank[rows] = (sims >= t[:, None]).sum(axis=1)
+        true[rows] = t
+    return rank, true
 
 
 def best_matches(
@@ -242,10 +254,9 @@ def best_matches(
     for a, b in ((h, m), (m, h)):
         idx = np.empty(len(a), dtype=np.int64)
         cos = np.empty(len(a), dtype=np.float32)
-        for i in range(0, len(a), BLOCK):
-            s = a[i:i + BLOCK] @ b.T
-            idx[i:i + BLOCK] = np.argmax(s, axis=1)
-            cos[i:i + BLOCK] = s[np.arange(len(s)), idx[i:i + BLOCK]]
+        for rows, sims in _blocks(a, b):
+            idx[rows] = np.argmax(sims, axis=1)
+            cos[rows] = sims[np.arange(sims.shape[0]), idx[rows]]
         out += [idx, cos]
     return out[0], out[1], out[2], out[3]
 
@@ -305,6 +316,81 @@ def _matrix(t: pd.DataFrame) -> np.ndarray:
     return np.stack(t["embedding"].to_numpy()).astype(np.float64) if len(t) else np.zeros((0, 1))
 
 
+@dataclass
+class Alignment:
+    """Both species of an embedding table, their ortholog pairs and the fitted mouse -> human map.
+
+    human, mouse: gene tables (ensembl_id, species, embedding, ...) in row
+    order; h, m: their unit-row matrices (n, dim); pairs: from
+    :func:`ortholog_pairs`; split: train/test per pair; shared: bool per pair
+    (shared-token pairs); rotation: (dim, dim) from :func:`fit_alignment`.
+    """
+
+    human: pd.DataFrame
+    mouse: pd.DataFrame
+    h: np.ndarray
+    m: np.ndarray
+    pairs: pd.DataFrame
+    split: np.ndarray
+    shared: np.ndarray
+    rotation: np.ndarray
+
+
+def align_embeddings(
+    table: pd.DataFrame,
+    orthologs: pd.DataFrame,
+    *,
+    train_fraction: float = 0.95,
+    seed: int = 0,
+    shuffle: bool = False,
+    refine_rounds: int = 0,
+    csls_k: int = 10,
+    shared: pd.DataFrame | None = None,
+) -> Alignment:
+    """Split an embedding table by species, find its ortholog pairs and fit the alignment on the training ones.
+
+    Parameters are those of :func:`compare_embeddings`.
+
+    Raises
+    ------
+    ValueError
+        If a shared pair falls among the held-out pairs (the shared pairs come
+        from another ortholog set or seed), or fewer than 2 training pairs.
+    """
+    hum = table[table["species"] == "human"].reset_index(drop=True)
+    mou = table[table["species"] == "mouse"].reset_index(drop=True)
+    if shared is not None and len(shared):
+        src = hum.set_index("ensembl_id").loc[shared["human_ensembl_id"]].reset_index()
+        mou = pd.concat([mou, src.assign(ensembl_id=shared["mouse_ensembl_id"].to_numpy(), species="mouse",
+                                         **({"symbol": ""} if "symbol" in src else {}))], ignore_index=True)
+    H, M = _matrix(hum), _matrix(mou)
+    if shuffle:
+        rng = np.random.default_rng(seed + 1)
+        H, M = H[rng.permutation(len(H))], M[rng.permutation(len(M))]
+    pairs = ortholog_pairs(hum["ensembl_id"], mou["ensembl_id"], orthologs)
+    split = ortholog_split(len(pairs), train_fraction=train_fraction, seed=seed)
+    is_shared = np.zeros(len(pairs), dtype=bool)
+    if shared is not None and len(shared):
+        is_shared = pairs["mouse_ensembl_id"].isin(shared["mouse_ensembl_id"]).to_numpy()
+        if (split[is_shared] == "test").any():
+            raise ValueError("shared-token pairs fall among the held-out pairs: the corpus and the comparison "
+                             "used different ortholog pairs or seeds")
+    h, m = _unit(H), _unit(M)
+    idx = pairs[["human_row", "mouse_row"]].to_numpy()
+    r, _ = fit_alignment(h, m, idx[split == "train"], refine_rounds=refine_rounds, csls_k=csls_k)
+    log.info("%d ortholog pairs in both species (%d train, %d test, %d shared tokens)%s", len(pairs),
+             (split == "train").sum(), (split == "test").sum(), is_shared.sum(), " [shuffled null]" if shuffle else "")
+    return Alignment(hum, mou, h, m, pairs, split, is_shared, r)
+
+
+def rank_table(al: Alignment) -> pd.DataFrame:
+    """Ortholog ranks of an :class:`Alignment`: columns of :data:`RANK_COLUMNS` plus shared_token."""
+    rank, cos = _ranks(al.h, _unit(al.m @ al.rotation), al.pairs[["human_row", "mouse_row"]].to_numpy())
+    return pd.DataFrame({"human_ensembl_id": al.pairs["human_ensembl_id"].to_numpy(),
+                         "mouse_ensembl_id": al.pairs["mouse_ensembl_id"].to_numpy(),
+                         "split": al.split, "rank": rank, "cosine": cos, "shared_token": al.shared})
+
+
 def compare_embeddings(
     table: pd.DataFrame,
     orthologs: pd.DataFrame,
@@ -347,31 +433,34 @@ def compare_embeddings(
         If a shared pair falls among the held-out pairs (the shared pairs come
         from another ortholog set or seed).
     """
-    hum = table[table["species"] == "human"].reset_index(drop=True)
-    mou = table[table["species"] == "mouse"].reset_index(drop=True)
-    if shared is not None and len(shared):
-        src = hum.set_index("ensembl_id").loc[shared["human_ensembl_id"]]
-        mou = pd.concat([mou, pd.DataFrame({"ensembl_id": shared["mouse_ensembl_id"].to_numpy(), "species": "mouse",
-                                            "embedding": src["embedding"].to_numpy()})], ignore_index=True)
-    H, M = _matrix(hum), _matrix(mou)
-    if shuffle:
-        rng = np.random.default_rng(seed + 1)
-        H, M = H[rng.permutation(len(H))], M[rng.permutation(len(M))]
-    pairs = ortholog_pairs(hum["ensembl_id"], mou["ensembl_id"], orthologs)
-    split = ortholog_split(len(pairs), train_fraction=train_fraction, seed=seed)
-    is_shared = np.zeros(len(pairs), dtype=bool)
-    if shared is not None and len(shared):
-        is_shared = pairs["mouse_ensembl_id"].isin(shared["mouse_ensembl_id"]).to_numpy()
-        if (split[is_shared] == "test").any():
-            raise ValueError("shared-token pairs fall among the held-out pairs: the corpus and the comparison "
-                             "used different ortholog pairs or seeds")
-    rank, cos = ortholog_ranks(H, M, pairs[["human_row", "mouse_row"]].to_numpy(), split,
-                               refine_rounds=refine_rounds, csls_k=csls_k)
-    log.info("%d ortholog pairs in both species (%d train, %d test, %d shared tokens)%s", len(pairs),
-             (split == "train").sum(), (split == "test").sum(), is_shared.sum(), " [shuffled null]" if shuffle else "")
-    return pd.DataFrame({"human_ensembl_id": pairs["human_ensembl_id"].to_numpy(),
-                         "mouse_ensembl_id": pairs["mouse_ensembl_id"].to_numpy(),
-                         "split": split, "rank": rank, "cosine": cos, "shared_token": is_shared})
+    return rank_table(align_embeddings(table, orthologs, train_fraction=train_fraction, seed=seed, shuffle=shuffle,
+                                       refine_rounds=refine_rounds, csls_k=csls_k, shared=shared))
+
+
+def best_match_frame(al: Alignment) -> pd.DataFrame:
+    """Per gene of either species, the most similar gene of the other species under ``al``'s map.
+
+    Returns
+    -------
+    pandas.DataFrame
+        species, ensembl_id, symbol, best_match_ensembl_id, best_match_symbol,
+        cosine (float32), ortholog_ensembl_id ("" when the gene has no
+        one-to-one ortholog in the table), is_ortholog (bool).
+    """
+    hb, hc, mb, mc = best_matches(al.h, al.m, al.rotation)
+    h2m = dict(zip(al.pairs["human_ensembl_id"], al.pairs["mouse_ensembl_id"]))
+    m2h = {v: k for k, v in h2m.items()}
+    sym = (lambda t: t["symbol"].fillna("").to_numpy() if "symbol" in t else np.full(len(t), "", dtype=object))
+    parts = []
+    for sp, me, other, best, cos, orth in (("human", al.human, al.mouse, hb, hc, h2m),
+                                           ("mouse", al.mouse, al.human, mb, mc, m2h)):
+        ids = me["ensembl_id"].to_numpy()
+        match = other["ensembl_id"].to_numpy()[best]
+        o = np.array([orth.get(g, "") for g in ids], dtype=object)
+        parts.append(pd.DataFrame({"species": sp, "ensembl_id": ids, "symbol": sym(me),
+                                   "best_match_ensembl_id": match, "best_match_symbol": sym(other)[best],
+                                   "cosine": cos, "ortholog_ensembl_id": o, "is_ortholog": match == o}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def best_match_table(
@@ -383,34 +472,6 @@ def best_match_table(
     refine_rounds: int = 0,
     csls_k: int = 10,
 ) -> pd.DataFrame:
-    """Per gene of either species, the most similar gene of the other species after alignment.
-
-    The alignment is the one :func:`compare_embeddings` fits (same training pairs).
-
-    Returns
-    -------
-    pandas.DataFrame
-        species, ensembl_id, symbol, best_match_ensembl_id, best_match_symbol,
-        cosine (float32), ortholog_ensembl_id ("" when the gene has no
-        one-to-one ortholog in the table), is_ortholog (bool).
-    """
-    hum = table[table["species"] == "human"].reset_index(drop=True)
-    mou = table[table["species"] == "mouse"].reset_index(drop=True)
-    h, m = _unit(_matrix(hum)), _unit(_matrix(mou))
-    pairs = ortholog_pairs(hum["ensembl_id"], mou["ensembl_id"], orthologs)
-    split = ortholog_split(len(pairs), train_fraction=train_fraction, seed=seed)
-    r, _ = fit_alignment(h, m, pairs[["human_row", "mouse_row"]].to_numpy()[split == "train"],
-                         refine_rounds=refine_rounds, csls_k=csls_k)
-    hb, hc, mb, mc = best_matches(h, m, r)
-    h2m = dict(zip(pairs["human_ensembl_id"], pairs["mouse_ensembl_id"]))
-    m2h = {v: k for k, v in h2m.items()}
-    sym = (lambda t: t["symbol"].fillna("").to_numpy() if "symbol" in t else np.full(len(t), "", dtype=object))
-    parts = []
-    for sp, me, other, best, cos, orth in (("human", hum, mou, hb, hc, h2m), ("mouse", mou, hum, mb, mc, m2h)):
-        ids = me["ensembl_id"].to_numpy()
-        match = other["ensembl_id"].to_numpy()[best]
-        o = np.array([orth.get(g, "") for g in ids], dtype=object)
-        parts.append(pd.DataFrame({"species": sp, "ensembl_id": ids, "symbol": sym(me),
-                                   "best_match_ensembl_id": match, "best_match_symbol": sym(other)[best],
-                                   "cosine": cos, "ortholog_ensembl_id": o, "is_ortholog": match == o}))
-    return pd.concat(parts, ignore_index=True)
+    """:func:`best_match_frame` after the alignment :func:`compare_embeddings` fits (same training pairs)."""
+    return best_match_frame(align_embeddings(table, orthologs, train_fraction=train_fraction, seed=seed,
+                                             refine_rounds=refine_rounds, csls_k=csls_k))
