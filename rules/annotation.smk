@@ -13,3 +13,20 @@ rule refresh_gene_table:
         ENV_ANNOTATION
     script:
         "../workflow_scripts/refresh_gene_table.py"
+
+
+# annotation.ortholog_source: hcop -- one-to-one pairs from HCOP's predictions
+# with at least annotation.hcop_min_sources supporting databases.
+rule select_orthologs:
+    input:
+        hcop=config["annotation"]["hcop_table"],
+    output:
+        orthologs=os.path.join(RESULTS, "annotation", "orthologs_hcop.tsv"),
+    params:
+        min_sources=config["annotation"]["hcop_min_sources"],
+    log:
+        os.path.join(LOGS, "select_orthologs.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/select_orthologs.py"

@@ -76,6 +76,13 @@ def gene_table():
     return config["annotation"]["gene_table"]
 
 
+def ortholog_table():
+    """The one-to-one ortholog table in use: annotation.orthologs (ensembl) or the HCOP selection."""
+    if config["annotation"]["ortholog_source"] == "hcop":
+        return os.path.join(RESULTS, "annotation", "orthologs_hcop.tsv")
+    return config["annotation"]["orthologs"]
+
+
 def species_gene_table(species):
     """Gene table of a species: human uses gene_table(); mouse annotation.mouse_gene_table, or none
     (the ARCHS4 file's own gene annotation)."""
@@ -108,14 +115,14 @@ def comparison_inputs(wildcards):
     """Checkpoints and vocabularies (and the shared-token list) of one species setting."""
     m = wildcards.model
     if wildcards.setting == "expression_svd":
-        return {"checkpoints": [], "vocabs": [], "orthologs": config["annotation"]["orthologs"],
+        return {"checkpoints": [], "vocabs": [], "orthologs": ortholog_table(),
                 "matrices": [normalized(sp, "log_cp10m.h5") for sp in SPECIES]}
     corpora = {"mixed": ["main"], "pseudo_species": ["pseudo_species"], "shared": ["shared"],
                "separate": ["human", "mouse"]}[wildcards.setting]
     out = {
         "checkpoints": [os.path.join(RESULTS, "models", c, m, "model.pt") for c in corpora],
         "vocabs": [os.path.join(corpus_dir(c), "vocab.tsv") for c in corpora],
-        "orthologs": config["annotation"]["orthologs"],
+        "orthologs": ortholog_table(),
     }
     if wildcards.setting == "shared":
         out["shared"] = os.path.join(corpus_dir("shared"), "shared_tokens.tsv")

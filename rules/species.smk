@@ -13,7 +13,7 @@
 rule make_pseudo_species:
     input:
         matrix=os.path.join(RESULTS, "normalize", SPECIES[0], "log_cp10m.h5"),
-        orthologs=config["annotation"]["orthologs"],
+        orthologs=ortholog_table(),
     output:
         vocab=os.path.join(RESULTS, "species", "pseudo_species", "tokens", "vocab.tsv"),
         shards=directory(

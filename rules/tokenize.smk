@@ -37,7 +37,7 @@ rule tokenize_comparison_corpus:
         scores=lambda wc: expand(
             os.path.join(RESULTS, "normalize", "{species}", "scores.h5"), species=corpus_species(wc)
         ),
-        orthologs=config["annotation"]["orthologs"],
+        orthologs=ortholog_table(),
     output:
         vocab=os.path.join(RESULTS, "species", "{corpus}", "tokens", "vocab.tsv"),
         shards=directory(os.path.join(RESULTS, "species", "{corpus}", "tokens", "shards")),

@@ -59,6 +59,51 @@ def test_read_orthologs_rejects_one_to_many(tmp_path):
         annotation.read_orthologs(p)
 
 
+HCOP_HEADER = "human_ensembl_id\thuman_symbol\tmouse_ensembl_id\tmouse_symbol\tn_sources\tsources\n"
+
+
+def test_hcop_one_to_one_by_hand(tmp_path):
+    """Five predictions; which are one-to-one depends on the support threshold.
+
+    H1-M1 (5 sources) competes with H1-M2 (1); M3 is predicted for H2 (3) and H3 (4).
+    >= 1: H1 and M3 each occur twice, so only H4-M4 is one-to-one.
+    >= 2: H1-M2 drops out, H1-M1 becomes one-to-one; M3 still twice.
+    >= 4: H2-M3 drops out, H3-M3 becomes one-to-one; H4-M4 (2) drops out.
+    """
+    rows = [("ENSG1", "A", "ENSMUSG1", "a", 5), ("ENSG1", "A", "ENSMUSG2", "b", 1),
+            ("ENSG2", "B", "ENSMUSG3", "c", 3), ("ENSG3", "C", "ENSMUSG3", "c", 4),
+            ("ENSG4", "D", "ENSMUSG4", "d", 2)]
+    p = tmp_path / "hcop.tsv"
+    p.write_text(HCOP_HEADER + "".join(f"{h}\t{hs}\t{m}\t{ms}\t{n}\tX\n" for h, hs, m, ms, n in rows))
+    hcop = annotation.read_hcop(p)
+    pairs = {k: annotation.hcop_one_to_one(hcop, k)[["human_ensembl_id", "mouse_ensembl_id"]].values.tolist()
+             for k in (1, 2, 4, 5)}
+    assert pairs == {1: [["ENSG4", "ENSMUSG4"]],
+                     2: [["ENSG1", "ENSMUSG1"], ["ENSG4", "ENSMUSG4"]],
+                     4: [["ENSG1", "ENSMUSG1"], ["ENSG3", "ENSMUSG3"]],
+                     5: [["ENSG1", "ENSMUSG1"]]}
+    with pytest.raises(InputError, match="no one-to-one pair has at least 6"):
+        annotation.hcop_one_to_one(hcop, 6)
+    out = tmp_path / "o.tsv"
+    assert pipeline.select_orthologs(hcop=p, min_sources=4, out_orthologs=out) == 2
+    assert annotation.read_orthologs(out)["mouse_symbol"].tolist() == ["a", "c"]
+
+
+@pytest.mark.parametrize("body, match", [
+    ("ENSG1\tA\tENSMUSG1\ta\ttwo\tX\n", "n_sources must be a positive integer \\(row 2: 'two'\\)"),
+    ("ENSG1\tA\tENSMUSG1\ta\t0\tX\n", "n_sources must be a positive integer"),
+    ("ENSG1\tA\tENSMUSG1\ta\t2\tX\nENSG1\tA\tENSMUSG1\ta\t3\tY\n", "pair ENSG1-ENSMUSG1 is listed twice"),
+])
+def test_read_hcop_rejects_bad_rows(tmp_path, body, match):
+    p = tmp_path / "hcop.tsv"
+    p.write_text(HCOP_HEADER + body)
+    with pytest.raises(InputError, match=f"{p}: {match}"):
+        annotation.read_hcop(p)
+    p.write_text("human_ensembl_id\tmouse_ensembl_id\nENSG1\tENSMUSG1\n")
+    with pytest.raises(InputError, match=r"lacks column\(s\) \['human_symbol'"):
+        annotation.read_hcop(p)
+
+
 def test_refresh_gene_table_with_recorded_responses(gene_table, tmp_path):
     """Replays MyGene.info responses recorded in tests/data (see its README); never calls the service."""
     recorded = json.loads((DATA / "mygene_querymany.json").read_text())
@@ -94,6 +139,12 @@ def test_bundled_annotation_is_consistent():
     assert (genes["biotype"] == "protein_coding").sum() == 19_944
     orth = annotation.read_orthologs(repo / "orthologs_human_mouse.tsv")
     assert len(orth) == 16_085
+    # HCOP: counts in resources/README.md; TP53 -> Trp53 is supported by all 12 databases.
+    hcop = annotation.read_hcop(repo / "orthologs_hcop_human_mouse.tsv.gz")
+    assert len(hcop) == 67_624 and hcop["n_sources"].between(1, 12).all()
+    assert [len(annotation.hcop_one_to_one(hcop, k)) for k in (1, 3, 8)] == [12_825, 16_288, 16_407]
+    tp53 = annotation.hcop_one_to_one(hcop, 3).set_index("human_symbol").loc["TP53"]
+    assert (tp53["mouse_ensembl_id"], tp53["mouse_symbol"], tp53["n_sources"]) == ("ENSMUSG00000059552", "Trp53", 12)
     sets = pd.read_parquet(repo / "gene_sets.parquet", columns=["source", "term_id"]).drop_duplicates()
     assert sets["source"].astype(str).value_counts().to_dict() == {"GO_BP": 6845, "HPO": 5085, "GO_MF": 1307,
                                                                   "GO_CC": 853}

@@ -30,7 +30,7 @@ def _config(**overrides) -> dict:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for ds in cfg["datasets"]:
         ds["path"] = str(REPO / ds["path"])
-    for key in ("gene_table", "orthologs"):
+    for key in ("gene_table", "orthologs", "hcop_table"):
         cfg["annotation"][key] = str(REPO / cfg["annotation"][key])
     cfg["annotation"]["gene_sets"] = [str(REPO / p) for p in cfg["annotation"]["gene_sets"]]
     for section, values in overrides.items():
@@ -279,6 +279,19 @@ def _job_counts(text: str) -> dict[str, int]:
     block = text.split("Job stats:")[1].split("total")[0]
     rows = [line.split() for line in block.splitlines()[3:] if line.strip()]
     return {r[0]: int(r[1]) for r in rows}
+
+
+def test_hcop_orthologs_feed_the_species_rules(tmp_path):
+    """annotation.ortholog_source: hcop puts select_orthologs in front of every rule that reads orthologs."""
+    cfg = _config(run_name="hcop", annotation={"ortholog_source": "hcop", "hcop_min_sources": 8})
+    plan = _snakemake(tmp_path, cfg, "-n").stdout
+    table = "results/hcop/annotation/orthologs_hcop.tsv"
+    pseudo = plan[plan.index("rule make_pseudo_species:"):].split("\n")[1]
+    assert pseudo.startswith("    input:") and table in pseudo
+    _snakemake(tmp_path, cfg, table)
+    pairs = pd.read_csv(tmp_path / table, sep="\t")
+    assert len(pairs) == 16_407 and pairs["n_sources"].min() == 8  # as in test_annotation
+    assert not pairs["human_ensembl_id"].duplicated().any() and not pairs["mouse_ensembl_id"].duplicated().any()
 
 
 def test_lint_is_clean():

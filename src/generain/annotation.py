@@ -306,6 +306,95 @@ def read_orthologs(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
+HCOP_COLUMNS = ("human_ensembl_id", "human_symbol", "mouse_ensembl_id", "mouse_symbol", "n_sources", "sources")
+
+
+def read_hcop(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read HCOP human-mouse ortholog predictions (many-to-many).
+
+    Parameters
+    ----------
+    path : path-like
+        TSV (optionally gzip) with columns ``HCOP_COLUMNS``, one row per
+        predicted pair, as written by ``resources/build_resources.py``
+        (``resources/annotation/orthologs_hcop_human_mouse.tsv.gz``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows; ``n_sources`` int64, the other columns str.
+
+    Raises
+    ------
+    InputError
+        Missing file or column, a non-integer or < 1 ``n_sources``, or a pair
+        listed twice.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: HCOP ortholog table not found")
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    missing = [c for c in HCOP_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: HCOP ortholog table lacks column(s) {missing}")
+    n = pd.to_numeric(df["n_sources"], errors="coerce")
+    bad = n.isna() | (n < 1) | (n != n.round())
+    if bad.any():
+        raise InputError(
+            f"{path}: n_sources must be a positive integer (row {int(np.flatnonzero(bad)[0]) + 2}: "
+            f"{df['n_sources'][bad].iloc[0]!r})"
+        )
+    df["n_sources"] = n.astype("int64")
+    dup = df.duplicated(["human_ensembl_id", "mouse_ensembl_id"])
+    if dup.any():
+        r = df[dup].iloc[0]
+        raise InputError(f"{path}: pair {r['human_ensembl_id']}-{r['mouse_ensembl_id']} is listed twice")
+    return df
+
+
+def hcop_one_to_one(hcop: pd.DataFrame, min_sources: int) -> pd.DataFrame:
+    """One-to-one human-mouse orthologs from HCOP predictions.
+
+    Keeps the pairs supported by at least ``min_sources`` databases, then the
+    pairs whose human gene and whose mouse gene each occur in exactly one of
+    the kept pairs (HCOP's usual reading of "one-to-one at this support").
+    A stricter threshold can therefore give *more* pairs: it removes weakly
+    supported alternatives that made a gene one-to-many.
+
+    Parameters
+    ----------
+    hcop : pandas.DataFrame
+        From :func:`read_hcop`.
+    min_sources : int
+        Minimum number of supporting databases (1-12 in the bundled table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns human_ensembl_id, human_symbol, mouse_ensembl_id, mouse_symbol,
+        n_sources; each human and each mouse id once; sorted by
+        human_ensembl_id. The table ``read_orthologs`` accepts.
+
+    Raises
+    ------
+    InputError
+        ``min_sources`` < 1, or no pair is left.
+    """
+    if min_sources < 1:
+        raise InputError(f"annotation.hcop_min_sources must be >= 1, got {min_sources}")
+    kept = hcop[hcop["n_sources"] >= min_sources]
+    once = ~kept["human_ensembl_id"].duplicated(keep=False) & ~kept["mouse_ensembl_id"].duplicated(keep=False)
+    out = kept[once].sort_values("human_ensembl_id", kind="stable")
+    if out.empty:
+        raise InputError(f"HCOP: no one-to-one pair has at least {min_sources} supporting sources")
+    log.info(
+        "HCOP: %d pairs with >= %d sources, %d of them one-to-one", len(kept), min_sources, len(out)
+    )
+    return out[["human_ensembl_id", "human_symbol", "mouse_ensembl_id", "mouse_symbol", "n_sources"]].reset_index(
+        drop=True
+    )
+
+
 def refresh_gene_table(
     ensembl_ids: list[str],
     *,

@@ -95,6 +95,17 @@ def refresh_gene_table(*, snapshot: PathLike, out_genes: PathLike, query: Any = 
     return int(found.sum())
 
 
+def select_orthologs(*, hcop: PathLike, min_sources: int, out_orthologs: PathLike) -> int:
+    """Write the one-to-one ortholog table chosen from HCOP predictions.
+
+    See :func:`generain.annotation.hcop_one_to_one`; returns the number of pairs.
+    """
+    pairs = annotation.hcop_one_to_one(annotation.read_hcop(hcop), min_sources)
+    with atomic_path(out_orthologs) as tmp:
+        pairs.to_csv(tmp, sep="\t", index=False)
+    return len(pairs)
+
+
 # ---------------------------------------------------------------------------
 # qc
 # ---------------------------------------------------------------------------
