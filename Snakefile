@@ -23,6 +23,7 @@ if config.get("simulate"):
     include: "rules/simulate.smk"
 
 
+include: "rules/download.smk"
 include: "rules/annotation.smk"
 include: "rules/ingest.smk"
 include: "rules/qc.smk"

@@ -6,6 +6,13 @@ RESULTS = os.path.join("results", config["run_name"])
 LOGS = os.path.join(RESULTS, "logs")
 BENCH = os.path.join(RESULTS, "benchmarks")
 DATASETS = {d["name"]: d for d in config["datasets"]}
+# Files the download rule fetches (path -> {url, sha256}), from datasets with a url and config downloads.
+DOWNLOADS = {}
+for _d in [d for d in config["datasets"] if d.get("url")] + config["downloads"]:
+    _p = os.path.normpath(_d["path"])
+    if _p in DOWNLOADS and DOWNLOADS[_p]["url"] != _d["url"]:
+        raise ValueError(f"config: {_d['path']} is to be downloaded from two URLs ({DOWNLOADS[_p]['url']}, {_d['url']})")
+    DOWNLOADS[_p] = {"url": _d["url"], "sha256": _d.get("sha256")}
 # Species of the run's samples, human first; each is normalized on its own.
 SPECIES = sorted({d.get("species", "human") for d in config["datasets"]}, key=["human", "mouse"].index)
 MODELS = config["models"]
@@ -61,6 +68,7 @@ wildcard_constraints:
     baseline="|".join(map(re.escape, BASELINES)) if BASELINES else "NONE",
     embedding="|".join(map(re.escape, SWEEP_EMBEDDINGS)),
     shard=r"\d+",
+    download="|".join(map(re.escape, DOWNLOADS)) if DOWNLOADS else "(?!)",
 
 
 def sweep_catalogue(wildcards):

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / "src" / "generain"
 
 # import name -> conda package name
-CONDA_NAME = {"torch": "pytorch", "sklearn": "scikit-learn", "yaml": "pyyaml", "matplotlib": "matplotlib-base",
+CONDA_NAME = {"requests": "requests", "torch": "pytorch", "sklearn": "scikit-learn", "yaml": "pyyaml", "matplotlib": "matplotlib-base",
               "lightning": "lightning", "pyarrow": "pyarrow", "h5py": "h5py", "numpy": "numpy",
               "pandas": "pandas", "scipy": "scipy", "anndata": "anndata", "joblib": "joblib", "tqdm": "tqdm",
               "mygene": "mygene"}
