@@ -95,6 +95,26 @@ def gene_table_from_source(cm: CountMatrix, *, source: str = "dataset") -> pd.Da
     return table.drop_duplicates("ensembl_id").reset_index(drop=True)
 
 
+def map_gene_ids(gene_ids: np.ndarray, genes: pd.DataFrame) -> list[str | None]:
+    """Unversioned Ensembl id of each source gene id, or None (the matching of :func:`harmonize_genes`).
+
+    Ids starting with ``ENS`` match after stripping the version suffix; other
+    ids match symbols that are unique in the gene table.
+    """
+    ens_index = pd.Index(genes["ensembl_id"])
+    sym_counts = genes["symbol"].value_counts()
+    unique_sym = genes.loc[genes["symbol"].map(sym_counts) == 1].set_index("symbol")["ensembl_id"]
+    mapped: list[str | None] = []
+    for gid in gene_ids:
+        gid = str(gid)
+        if gid.startswith("ENS"):
+            sid = strip_version(gid)
+            mapped.append(sid if sid in ens_index else None)
+        else:
+            mapped.append(unique_sym.get(gid))
+    return mapped
+
+
 def harmonize_genes(
     cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset"
 ) -> tuple[CountMatrix, dict[str, Any]]:
@@ -127,17 +147,7 @@ def harmonize_genes(
     InputError
         If no gene id matches the annotation.
     """
-    ens_index = pd.Index(genes["ensembl_id"])
-    sym_counts = genes["symbol"].value_counts()
-    unique_sym = genes.loc[genes["symbol"].map(sym_counts) == 1].set_index("symbol")["ensembl_id"]
-    mapped = []
-    for gid in cm.gene_ids:
-        gid = str(gid)
-        if gid.startswith("ENS"):
-            sid = strip_version(gid)
-            mapped.append(sid if sid in ens_index else None)
-        else:
-            mapped.append(unique_sym.get(gid))
+    mapped = map_gene_ids(cm.gene_ids, genes)
     mapped_arr = np.array(mapped, dtype=object)
     ok = np.array([m is not None for m in mapped], dtype=bool)
     n_in = len(mapped_arr)

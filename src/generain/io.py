@@ -107,6 +107,7 @@ def read_archs4(
     path: str | os.PathLike[str],
     *,
     block_samples: int | None = None,
+    sample_range: tuple[int, int] | None = None,
     progress: bool = True,
 ) -> CountMatrix:
     """Read an ARCHS4 gene-count HDF5 file (v2.x layout) into memory.
@@ -120,6 +121,9 @@ def read_archs4(
     block_samples : int, optional
         Samples read per block. Rounded up to a multiple of the dataset's chunk
         width along samples; default 2,000 rounded that way.
+    sample_range : (int, int), optional
+        Read only samples [start, stop) (a shard); sample metadata is sliced
+        to match. Default: all samples.
     progress : bool
         Show a tqdm bar over blocks.
 
@@ -171,17 +175,24 @@ def read_archs4(
         for what, arr in (("symbols", sym), ("biotypes", bio)):
             if arr is not None and len(arr) != n_genes:
                 raise InputError(f"{path}: {len(arr)} {what} but {n_genes} genes")
+        first, last = sample_range if sample_range is not None else (0, n_samples)
+        if not 0 <= first <= last <= n_samples:
+            raise InputError(f"{path}: sample range {first}..{last} is outside 0..{n_samples}")
+        if sample_range is not None:
+            sample_ids = sample_ids[first:last]
+            series = None if series is None else series[first:last]
+            scp = None if scp is None else scp[first:last]
         width = ds.chunks[1] if ds.chunks else 1
         block = block_samples or 2000
         block = max(width, -(-block // width) * width)
-        counts = np.empty((n_genes, n_samples), dtype=np.uint32)
-        starts = range(0, n_samples, block)
-        log.info("%s: reading %d genes x %d samples in blocks of %d (chunks %s)",
-                 path, n_genes, n_samples, block, ds.chunks)
+        counts = np.empty((n_genes, last - first), dtype=np.uint32)
+        starts = range(first, last, block)
+        log.info("%s: reading %d genes x samples %d..%d in blocks of %d (chunks %s)",
+                 path, n_genes, first, last, block, ds.chunks)
         for start in tqdm(starts, desc=f"read {path.name}", unit="block", disable=not progress):
-            stop = min(start + block, n_samples)
+            stop = min(start + block, last)
             try:
-                counts[:, start:stop] = ds[:, start:stop]
+                counts[:, start - first:stop - first] = ds[:, start:stop]
             except (OSError, RuntimeError) as exc:
                 raise InputError(f"{path}: cannot read samples {start}..{stop - 1} of data/expression ({exc})") from exc
     return CountMatrix(

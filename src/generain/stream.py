@@ -1,0 +1,478 @@
+"""Streaming Binning-By-Gene over sample shards: bounded memory at ARCHS4 scale.
+
+GeneRAIN ranks each gene across *all* samples, which the original did in
+memory (285 GB nodes for 410K human samples). Here the samples are cut into
+shards (blocks of samples aligned to the file's chunk width), and two passes
+over the shards replace the in-memory matrix:
+
+pass 1, one job per shard (:func:`scan_shard`)
+    read the shard's counts, QC its samples (GeneRAIN's criteria), and for
+    the samples that pass summarise each source gene row: total counts, sum
+    of log10(CP10M+1), number of non-zero values, and a *quantile sketch* of
+    the non-zero values: the sorted values at ``sketch_points`` evenly spaced
+    ranks (all values when there are fewer).
+gather (:func:`merge_sketches`)
+    the gene filters of the in-memory path from the merged sums (collisions
+    of source rows on one Ensembl id keep the largest total count, then the
+    vocabulary biotypes, duplicate symbols keep the highest mean, mean >
+    ``min_mean``), and per kept gene the merged quantiles of its non-zero
+    values at ``reference_points`` evenly spaced ranks, each shard's sketch
+    point weighted by the values it stands for.
+pass 2, one job per shard (:func:`bin_shard`)
+    bin the shard's passing samples against the merged reference with the
+    exact formula applied to interpolated ranks (:func:`bin_against_reference`).
+
+With sketches at least as large as every gene's non-zero count the result is
+the exact Binning-By-Gene of :func:`generain.normalize.bin_by_gene` (up to
+the order of tied values). Memory of a shard job depends on the shard width
+and the gene count; the gather reads the sketches in gene blocks sized to a
+fixed budget, so no job's memory grows with the number of samples.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from . import annotation, normalize, qc
+from .io import CountMatrix, decode_strings, read_archs4
+from .utils import InputError, atomic_path
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+def shard_bounds(n_samples: int, *, chunk_width: int, shard_samples: int) -> list[tuple[int, int]]:
+    """Sample ranges [start, stop) of the shards of a file.
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples in the file.
+    chunk_width : int
+        The HDF5 chunk width along samples (1 for contiguous data).
+    shard_samples : int
+        Requested samples per shard; rounded up to a multiple of ``chunk_width``
+        so that no chunk is decompressed by two jobs.
+
+    Returns
+    -------
+    list of (int, int)
+        Consecutive ranges covering 0..n_samples; the last may be shorter.
+    """
+    if shard_samples < 1 or chunk_width < 1:
+        raise ValueError(f"shard_samples and chunk_width must be >= 1 (got {shard_samples}, {chunk_width})")
+    width = -(-shard_samples // chunk_width) * chunk_width
+    return [(s, min(s + width, n_samples)) for s in range(0, n_samples, width)]
+
+
+def archs4_shape(path: PathLike) -> tuple[int, int, int]:
+    """(n_genes, n_samples, chunk width along samples) of an ARCHS4 file's data/expression."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        with h5py.File(path, "r") as h5:
+            ds = h5["data/expression"]
+            n_genes, n_samples = ds.shape
+            return int(n_genes), int(n_samples), int(ds.chunks[1]) if ds.chunks else 1
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{path}: not an ARCHS4 gene-count file ({exc})") from exc
+
+
+def sketch_nonzero(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quantile sketch of each row's non-zero values.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        float, shape (n_genes, n_samples), non-negative.
+    k : int
+        Points per gene (>= 2).
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        points float32 (n_genes, k): a row with nnz <= k non-zero values holds
+        all of them ascending, then NaN; a row with nnz > k holds its sorted
+        non-zero values at ranks ``round(linspace(0, nnz - 1, k))``.
+        nnz int64 (n_genes,).
+    """
+    if k < 2:
+        raise ValueError(f"sketch points must be >= 2, got {k}")
+    n_genes, n = values.shape
+    out = np.full((n_genes, k), np.nan, dtype=np.float32)
+    nnz = np.count_nonzero(values > 0, axis=1).astype(np.int64)
+    if n == 0:
+        return out, nnz
+    srt = np.sort(values, axis=1)  # zeros first
+    first = n - nnz  # column of the smallest non-zero value
+    small = nnz <= k
+    cols = np.arange(k)
+    for rows, take in ((np.flatnonzero(small), None), (np.flatnonzero(~small), True)):
+        if rows.size == 0:
+            continue
+        if take is None:
+            idx = first[rows, None] + cols[None, :]
+            valid = cols[None, :] < nnz[rows, None]
+            vals = np.take_along_axis(srt[rows], np.minimum(idx, n - 1), axis=1)
+            out[rows] = np.where(valid, vals, np.nan)
+        else:
+            frac = np.linspace(0.0, 1.0, k)
+            idx = first[rows, None] + np.rint(frac[None, :] * (nnz[rows, None] - 1)).astype(np.int64)
+            out[rows] = np.take_along_axis(srt[rows], idx, axis=1)
+    return out, nnz
+
+
+def merge_quantiles(points: np.ndarray, nnz: np.ndarray, k: int) -> np.ndarray:
+    """Merge per-shard sketches of genes into one reference of ``k`` points.
+
+    Parameters
+    ----------
+    points : np.ndarray
+        float32, shape (n_shards, n_genes, k_sketch), from :func:`sketch_nonzero`
+        (NaN padded).
+    nnz : np.ndarray
+        int64, shape (n_shards, n_genes): non-zero values each sketch stands for.
+    k : int
+        Reference points per gene.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape (n_genes, k): per gene the merged non-zero values at
+        ranks ``round(linspace(0, N - 1, k))`` of its N = sum(nnz) values,
+        ascending; a gene with N <= k gets all values (exact) right-aligned
+        after leading zeros (zeros are not reference points, see
+        :func:`bin_against_reference`).
+
+    Notes
+    -----
+    A sketch point of a shard with n non-zero values and m points stands for
+    n / m values; the merged value at rank t is the point where the weighted
+    cumulative count first exceeds t. When every shard's sketch is exact
+    (m == n) this is the exact order statistic.
+    """
+    n_shards, n_genes, ks = points.shape
+    out = np.zeros((n_genes, k), dtype=np.float32)
+    flat = points.transpose(1, 0, 2).reshape(n_genes, n_shards * ks)
+    m = np.sum(~np.isnan(points), axis=2)  # (n_shards, n_genes)
+    w = np.where(m > 0, nnz / np.maximum(m, 1), 0.0).T  # (n_genes, n_shards)
+    weights = np.repeat(w, ks, axis=1)
+    weights[np.isnan(flat)] = 0.0
+    order = np.argsort(np.where(np.isnan(flat), np.inf, flat), axis=1, kind="stable")
+    srt = np.take_along_axis(flat, order, axis=1)
+    cum = np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)
+    total = nnz.sum(axis=0)
+    for g in range(n_genes):
+        n = int(total[g])
+        if n == 0:
+            continue
+        kk = min(k, n)
+        ranks = np.rint(np.linspace(0.0, n - 1, kk)) if kk > 1 else np.zeros(1)
+        pos = np.searchsorted(cum[g], ranks + 0.5, side="left")
+        out[g, k - kk:] = srt[g, np.minimum(pos, srt.shape[1] - 1)]
+    return out
+
+
+def bin_against_reference(values: np.ndarray, reference: np.ndarray, *, n_bins: int = 2000) -> np.ndarray:
+    """Binning-By-Gene of samples that belong to the reference's population.
+
+    For each gene the reference holds its non-zero values at evenly spaced
+    ranks (zeros in ``reference`` are padding). A non-zero value v gets the
+    fractional rank ``rho = interp(v, reference_nonzero, linspace(0, 1, m))``
+    (0 at the smallest, 1 at the largest reference value) and
+    ``bin = floor(rho * (n_bins - 1)) + 2`` capped at ``n_bins``: the exact
+    formula ``floor(r * (n_bins - 1) / (nnz - 1)) + 2`` with r / (nnz - 1)
+    estimated from the reference. Zeros get bin 1.
+
+    Unlike :func:`generain.normalize.apply_bin_reference`, which bins *new*
+    samples (the reference plus one value), this is for the samples the
+    reference was built from, so an exact reference gives exact bins.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        float, shape (n_genes, n_samples), log10(CP10M+1).
+    reference : np.ndarray
+        float32, shape (n_genes, k), rows ascending (from :func:`merge_quantiles`).
+    n_bins : int
+
+    Returns
+    -------
+    np.ndarray
+        uint16, shape (n_genes, n_samples).
+    """
+    out = np.ones(values.shape, dtype=np.uint16)
+    for g in range(values.shape[0]):
+        ref = reference[g][reference[g] > 0]
+        v = values[g]
+        nz = v > 0
+        if not nz.any():
+            continue
+        if ref.size <= 1:
+            out[g, nz] = 2
+            continue
+        rho = np.interp(v[nz], ref, np.linspace(0.0, 1.0, ref.size))
+        out[g, nz] = np.minimum(np.floor(rho * (n_bins - 1) + 1e-9).astype(np.int64) + 2, n_bins)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# pass 1
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ShardSketch:
+    """Pass-1 summary of one shard, per matched source gene row.
+
+    Attributes
+    ----------
+    gene_ids : np.ndarray
+        str (n_rows,): unversioned Ensembl ids (may repeat: collisions).
+    source_rows : np.ndarray
+        int64 (n_rows,): row in the source file.
+    totals : np.ndarray
+        float64 (n_rows,): counts summed over the shard's passing samples.
+    sums : np.ndarray
+        float64 (n_rows,): log10(CP10M+1) summed over passing samples.
+    nnz : np.ndarray
+        int64 (n_rows,): passing samples with a non-zero count.
+    points : np.ndarray
+        float32 (n_rows, k): :func:`sketch_nonzero` of the passing samples.
+    n_passing : int
+    """
+
+    gene_ids: np.ndarray
+    source_rows: np.ndarray
+    totals: np.ndarray
+    sums: np.ndarray
+    nnz: np.ndarray
+    points: np.ndarray
+    n_passing: int
+
+
+def _matched_rows(gene_ids: np.ndarray, genes: pd.DataFrame, source: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Source rows whose id maps to the gene table, and their Ensembl ids (as :func:`harmonize_genes`)."""
+    mapped = annotation.map_gene_ids(gene_ids, genes)
+    rows = np.flatnonzero(np.array([m is not None for m in mapped], dtype=bool))
+    if rows.size == 0:
+        raise InputError(f"{source}: none of its {len(mapped)} gene ids match the annotation's Ensembl ids or symbols")
+    return rows, np.asarray([mapped[i] for i in rows], dtype=object)
+
+
+def scan_shard(
+    path: PathLike,
+    start: int,
+    stop: int,
+    *,
+    dataset: str,
+    genes: pd.DataFrame,
+    criteria: qc.QCCriteria,
+    sketch_points: int,
+) -> tuple[pd.DataFrame, ShardSketch]:
+    """Pass 1 on samples [start, stop) of an ARCHS4 file: QC table and gene sketch.
+
+    Returns
+    -------
+    (pandas.DataFrame, ShardSketch)
+        The QC table of the shard's samples (columns of
+        :data:`generain.qc.QC_COLUMNS`) and the sketch of its passing samples.
+    """
+    cm = read_archs4(path, sample_range=(start, stop), progress=False)
+    total, detected = qc.sample_stats(cm.counts)
+    scp = cm.singlecell_probability if cm.singlecell_probability.size else np.full(cm.shape[1], np.nan, np.float32)
+    series = cm.series_ids if cm.series_ids.size else np.full(cm.shape[1], "", dtype=object)
+    table = qc.evaluate_samples(sample_ids=cm.sample_ids, dataset=np.full(cm.shape[1], dataset, dtype=object),
+                                series_id=series, total_counts=total, detected_genes=detected,
+                                singlecell_probability=scp, criteria=criteria)
+    rows, ids = _matched_rows(cm.gene_ids, genes, path)
+    keep = table["passed"].to_numpy()
+    counts = cm.counts[rows][:, keep]
+    values = normalize.cp10m_log10(counts, totals=total[keep]) if keep.any() else np.zeros(counts.shape, np.float32)
+    points, nnz = sketch_nonzero(values, sketch_points)
+    sketch = ShardSketch(gene_ids=ids, source_rows=rows.astype(np.int64),
+                         totals=counts.sum(axis=1, dtype=np.float64), sums=values.sum(axis=1, dtype=np.float64),
+                         nnz=nnz, points=points, n_passing=int(keep.sum()))
+    return table, sketch
+
+
+def write_sketch(sketch: ShardSketch, path: PathLike) -> None:
+    """Write a :class:`ShardSketch` to HDF5 atomically (points gzip, chunked by gene rows)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("gene_ids", data=sketch.gene_ids.astype(object), dtype=h5py.string_dtype())
+        for name in ("source_rows", "totals", "sums", "nnz"):
+            h5.create_dataset(name, data=getattr(sketch, name))
+        rows = max(1, min(len(sketch.gene_ids), 1 << 20 // max(1, 4 * sketch.points.shape[1])))
+        h5.create_dataset("points", data=sketch.points, compression="gzip", compression_opts=1,
+                          chunks=(rows, sketch.points.shape[1]) if sketch.points.size else None)
+        h5.attrs["n_passing"] = sketch.n_passing
+
+
+def _read_meta(path: PathLike) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as h5:
+        out = {name: h5[name][()] for name in ("source_rows", "totals", "sums", "nnz")}
+        out["gene_ids"] = decode_strings(h5["gene_ids"][()])
+        out["n_passing"] = int(h5.attrs["n_passing"])
+        out["k"] = int(h5["points"].shape[1])
+    return out
+
+
+# ---------------------------------------------------------------------------
+# gather
+# ---------------------------------------------------------------------------
+
+def merge_sketches(
+    sketches: list[PathLike],
+    *,
+    genes: pd.DataFrame,
+    biotypes: list[str],
+    min_mean: float,
+    deduplicate_by: str,
+    reference_points: int,
+    n_bins: int = 2000,
+    memory_mb: float = 512.0,
+) -> tuple[pd.DataFrame, normalize.BinReference]:
+    """Gather of pass 1: gene filters and the merged per-gene binning reference.
+
+    Parameters
+    ----------
+    sketches : list of path-like
+        :func:`write_sketch` files of every shard of one species (same source
+        gene rows in each).
+    genes : pandas.DataFrame
+        Gene table (ensembl_id, symbol, biotype).
+    biotypes, min_mean, deduplicate_by
+        As in :func:`generain.pipeline.normalize_counts`.
+    reference_points : int
+        Points per gene in the reference.
+    n_bins : int
+        Bins of the reference (GeneRAIN: 2,000).
+    memory_mb : float
+        Budget for the sketch block held at once; genes are merged in blocks
+        of ``memory_mb / (n_shards * k_sketch * 16 bytes)``.
+
+    Returns
+    -------
+    (pandas.DataFrame, BinReference)
+        Every matched gene with ensembl_id, source_row (its row in the file),
+        symbol, biotype, mean, kept, reason (as ``normalize_counts`` writes
+        ``genes.tsv``), ascending ensembl_id, and the
+        reference of the kept genes (values float32 (n_kept, reference_points)).
+
+    Raises
+    ------
+    InputError
+        Shards that disagree on the source genes, no passing sample, or no gene left.
+    """
+    metas = [_read_meta(p) for p in sketches]
+    rows0 = metas[0]["source_rows"]
+    for p, m in zip(sketches, metas):
+        if not np.array_equal(m["source_rows"], rows0) or m["k"] != metas[0]["k"]:
+            raise InputError(f"{p}: its genes or sketch size differ from {sketches[0]}'s; all shards of a "
+                             "species must come from files with the same genes")
+    n_passing = sum(m["n_passing"] for m in metas)
+    if n_passing == 0:
+        raise InputError(f"no sample passes QC in any of {len(sketches)} shards")
+    ids = metas[0]["gene_ids"]
+    totals = np.sum([m["totals"] for m in metas], axis=0)
+    means = np.sum([m["sums"] for m in metas], axis=0) / n_passing
+    nnz = np.stack([m["nnz"] for m in metas])
+    # collisions of source rows on one Ensembl id: the largest total count (as harmonize_genes)
+    order = np.lexsort((-totals, ids.astype(str)))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    rows = np.sort(order[first])
+    table = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
+    out = pd.DataFrame({"ensembl_id": ids[rows], "source_row": metas[0]["source_rows"][rows], "symbol": table.loc[ids[rows], "symbol"].to_numpy(dtype=object),
+                        "biotype": table.loc[ids[rows], "biotype"].to_numpy(dtype=object), "mean": means[rows]})
+    out = out.sort_values("ensembl_id", kind="stable")
+    rows = rows[out.index.to_numpy()]
+    out = out.reset_index(drop=True)
+    reason = np.full(len(out), "", dtype=object)
+    allowed = out["biotype"].isin(list(biotypes)).to_numpy()
+    reason[~allowed] = "biotype not in vocabulary biotypes"
+    cand = np.flatnonzero(allowed)
+    keys = out[deduplicate_by].fillna("").to_numpy(dtype=object)[cand]
+    dup = np.ones(len(cand), dtype=bool)
+    dup[normalize.collapse_duplicates(out["mean"].to_numpy()[cand, None], keys)] = False
+    reason[cand[dup]] = f"duplicate {deduplicate_by} with a lower mean"
+    reason[(reason == "") & ~(out["mean"].to_numpy() > min_mean)] = f"mean log10(CP10M+1) <= {min_mean:g}"
+    kept = reason == ""
+    out["kept"] = kept
+    out["reason"] = np.where(kept, "", reason)
+    if not kept.any():
+        raise InputError(f"no gene passes the normalization filters ({pd.Series(reason).value_counts().to_dict()})")
+    kept_rows = rows[kept]  # positions in the sketch files
+    k_sketch = metas[0]["k"]
+    block = max(1, int(memory_mb * 2**20 // (len(sketches) * k_sketch * 16)))
+    ref = np.zeros((kept_rows.size, reference_points), dtype=np.float32)
+    handles = [h5py.File(p, "r") for p in sketches]
+    try:
+        for b in range(0, kept_rows.size, block):
+            sel = kept_rows[b:b + block]
+            pts = np.stack([h["points"][sel] for h in handles])  # sel ascending: h5py fancy index
+            ref[b:b + sel.size] = merge_quantiles(pts, nnz[:, sel], reference_points)
+    finally:
+        for h in handles:
+            h.close()
+    log.info("merged %d shard sketches: %d passing samples, %d of %d genes kept, reference %d points",
+             len(sketches), n_passing, int(kept.sum()), len(out), reference_points)
+    return out, normalize.BinReference(out.loc[kept, "ensembl_id"].to_numpy(dtype=object), ref, n_bins, n_passing)
+
+
+# ---------------------------------------------------------------------------
+# pass 2
+# ---------------------------------------------------------------------------
+
+def bin_shard(
+    path: PathLike,
+    start: int,
+    stop: int,
+    *,
+    qc_table: pd.DataFrame,
+    source_rows: np.ndarray,
+    reference: normalize.BinReference,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Pass 2 on samples [start, stop): bins of the passing samples against the merged reference.
+
+    Parameters
+    ----------
+    path : path-like
+        The ARCHS4 file.
+    start, stop : int
+        The shard's sample range.
+    qc_table : pandas.DataFrame
+        Pass 1's QC table of this shard (sample_id, passed, total_counts, series_id).
+    source_rows : np.ndarray
+        int64 (n_kept_genes,): the file row of each reference gene
+        (``source_row`` of the kept genes from :func:`merge_sketches`).
+    reference : BinReference
+        From :func:`merge_sketches`.
+
+    Returns
+    -------
+    (np.ndarray, pandas.DataFrame)
+        bins uint16 (n_kept_genes, n_passing_samples) in the reference's gene
+        order, and the passing samples (sample_id, series_id).
+
+    Raises
+    ------
+    InputError
+        If the shard's samples differ from the QC table's.
+    """
+    cm = read_archs4(path, sample_range=(start, stop), progress=False)
+    if not np.array_equal(cm.sample_ids.astype(str), qc_table["sample_id"].to_numpy().astype(str)):
+        raise InputError(f"{path}: samples {start}..{stop} differ from the pass-1 QC table of this shard")
+    keep = qc_table["passed"].to_numpy()
+    counts = cm.counts[np.asarray(source_rows, dtype=np.int64)][:, keep]
+    values = normalize.cp10m_log10(counts, totals=qc_table["total_counts"].to_numpy()[keep])
+    bins = bin_against_reference(values, reference.values, n_bins=reference.n_bins)
+    samples = qc_table.loc[keep, ["sample_id", "series_id"]].reset_index(drop=True)
+    return bins, samples
