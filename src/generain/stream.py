@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from . import annotation, normalize, qc
-from .io import CountMatrix, decode_strings, read_archs4
+from .io import decode_strings, read_archs4
 from .utils import InputError, atomic_path
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,7 @@ def write_sketch(sketch: ShardSketch, path: PathLike) -> None:
         h5.create_dataset("gene_ids", data=sketch.gene_ids.astype(object), dtype=h5py.string_dtype())
         for name in ("source_rows", "totals", "sums", "nnz"):
             h5.create_dataset(name, data=getattr(sketch, name))
-        rows = max(1, min(len(sketch.gene_ids), 1 << 20 // max(1, 4 * sketch.points.shape[1])))
+        rows = max(1, min(len(sketch.gene_ids), (1 << 20) // max(1, 4 * sketch.points.shape[1])))  # ~1 MB chunks
         h5.create_dataset("points", data=sketch.points, compression="gzip", compression_opts=1,
                           chunks=(rows, sketch.points.shape[1]) if sketch.points.size else None)
         h5.attrs["n_passing"] = sketch.n_passing
