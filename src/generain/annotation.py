@@ -115,6 +115,28 @@ def map_gene_ids(gene_ids: np.ndarray, genes: pd.DataFrame) -> list[str | None]:
     return mapped
 
 
+def largest_per_id(ids: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Rows to keep when several source rows map to one Ensembl id: the largest total count.
+
+    Parameters
+    ----------
+    ids : np.ndarray
+        str, shape (n_rows,): mapped Ensembl ids (may repeat).
+    totals : np.ndarray
+        numeric, shape (n_rows,): each row's total count.
+
+    Returns
+    -------
+    np.ndarray
+        int64 row positions, ascending, one per distinct id (ties: the first row).
+    """
+    ids = np.asarray(ids, dtype=object).astype(str)
+    order = np.lexsort((-np.asarray(totals, dtype=np.float64), ids))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    return np.sort(order[first]).astype(np.int64)
+
+
 def harmonize_genes(
     cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset"
 ) -> tuple[CountMatrix, dict[str, Any]]:
@@ -157,13 +179,8 @@ def harmonize_genes(
             f"(first ids: {', '.join(map(str, cm.gene_ids[:5]))})"
         )
     rows = np.flatnonzero(ok)
-    # collapse collisions: keep the row with the largest total count
     totals = cm.counts[rows].sum(axis=1, dtype=np.uint64)
-    order = np.lexsort((-totals.astype(np.float64), mapped_arr[rows].astype(str)))
-    ids_sorted = mapped_arr[rows][order].astype(str)
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = ids_sorted[1:] != ids_sorted[:-1]
-    keep = np.sort(rows[order][first])
+    keep = rows[largest_per_id(mapped_arr[rows], totals)]
     collapsed = int(len(rows) - len(keep))
     sym = genes.set_index("ensembl_id").loc[mapped_arr[keep], "symbol"].to_numpy(dtype=object)
     report = {

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from .utils import InputError
 
@@ -85,6 +86,37 @@ def collapse_duplicates(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
             best[k] = i
     keep.extend(best.values())
     return np.array(sorted(keep), dtype=np.int64)
+
+
+def gene_filter_reasons(genes: pd.DataFrame, *, biotypes: list[str], min_mean: float, deduplicate_by: str) -> np.ndarray:
+    """Why each gene is dropped by GeneRAIN's gene filters ("" for kept genes).
+
+    In order: biotype not in ``biotypes``; among the allowed genes, rows
+    sharing a ``deduplicate_by`` key keep the highest mean
+    (:func:`collapse_duplicates`); mean log10(CP10M+1) not above ``min_mean``.
+
+    Parameters
+    ----------
+    genes : pandas.DataFrame
+        One row per gene with columns biotype, ``deduplicate_by`` and mean
+        (mean log10(CP10M+1) over the samples).
+
+    Returns
+    -------
+    np.ndarray
+        object (n_genes,): the first reason that drops each gene, or "".
+    """
+    means = genes["mean"].to_numpy()
+    reason = np.full(len(genes), "", dtype=object)
+    allowed = genes["biotype"].isin(list(biotypes)).to_numpy()
+    reason[~allowed] = "biotype not in vocabulary biotypes"
+    rows = np.flatnonzero(allowed)  # duplicates compete only among genes of the allowed biotypes
+    keys = genes[deduplicate_by].fillna("").to_numpy(dtype=object)[rows]
+    dup = np.ones(len(rows), dtype=bool)
+    dup[collapse_duplicates(means[rows, None], keys)] = False
+    reason[rows[dup]] = f"duplicate {deduplicate_by} with a lower mean"
+    reason[(reason == "") & ~(means > min_mean)] = f"mean log10(CP10M+1) <= {min_mean:g}"
+    return reason
 
 
 def bin_by_gene(values: np.ndarray, *, n_bins: int = 2000) -> np.ndarray:

@@ -214,16 +214,8 @@ def normalize_counts(
         values = normalize.cp10m_log10(counts, totals=totals)
     del counts
     genes["mean"] = values.mean(axis=1)
-    reason = np.full(len(genes), "", dtype=object)
-    allowed = genes["biotype"].isin(list(biotypes)).to_numpy()
-    reason[~allowed] = "biotype not in vocabulary biotypes"
-    # duplicates compete only among genes of the allowed biotypes
-    rows = np.flatnonzero(allowed)
-    keys = genes[deduplicate_by].fillna("").to_numpy(dtype=object)[rows]
-    dup = np.ones(len(rows), dtype=bool)
-    dup[normalize.collapse_duplicates(values[rows], keys)] = False
-    reason[rows[dup]] = f"duplicate {deduplicate_by} with a lower mean"
-    reason[(reason == "") & ~(genes["mean"].to_numpy() > min_mean)] = f"mean log10(CP10M+1) <= {min_mean:g}"
+    reason = normalize.gene_filter_reasons(genes, biotypes=list(biotypes), min_mean=min_mean,
+                                           deduplicate_by=deduplicate_by)
     kept = reason == ""
     genes["kept"] = kept
     genes["reason"] = np.where(kept, "", reason)

@@ -384,26 +384,15 @@ def merge_sketches(
     totals = np.sum([m["totals"] for m in metas], axis=0)
     means = np.sum([m["sums"] for m in metas], axis=0) / n_passing
     nnz = np.stack([m["nnz"] for m in metas])
-    # collisions of source rows on one Ensembl id: the largest total count (as harmonize_genes)
-    order = np.lexsort((-totals, ids.astype(str)))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = ids[order][1:] != ids[order][:-1]
-    rows = np.sort(order[first])
+    rows = annotation.largest_per_id(ids, totals)  # source rows colliding on one Ensembl id
     table = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
-    out = pd.DataFrame({"ensembl_id": ids[rows], "source_row": metas[0]["source_rows"][rows], "symbol": table.loc[ids[rows], "symbol"].to_numpy(dtype=object),
+    out = pd.DataFrame({"ensembl_id": ids[rows], "source_row": metas[0]["source_rows"][rows],
+                        "symbol": table.loc[ids[rows], "symbol"].to_numpy(dtype=object),
                         "biotype": table.loc[ids[rows], "biotype"].to_numpy(dtype=object), "mean": means[rows]})
     out = out.sort_values("ensembl_id", kind="stable")
     rows = rows[out.index.to_numpy()]
     out = out.reset_index(drop=True)
-    reason = np.full(len(out), "", dtype=object)
-    allowed = out["biotype"].isin(list(biotypes)).to_numpy()
-    reason[~allowed] = "biotype not in vocabulary biotypes"
-    cand = np.flatnonzero(allowed)
-    keys = out[deduplicate_by].fillna("").to_numpy(dtype=object)[cand]
-    dup = np.ones(len(cand), dtype=bool)
-    dup[normalize.collapse_duplicates(out["mean"].to_numpy()[cand, None], keys)] = False
-    reason[cand[dup]] = f"duplicate {deduplicate_by} with a lower mean"
-    reason[(reason == "") & ~(out["mean"].to_numpy() > min_mean)] = f"mean log10(CP10M+1) <= {min_mean:g}"
+    reason = normalize.gene_filter_reasons(out, biotypes=biotypes, min_mean=min_mean, deduplicate_by=deduplicate_by)
     kept = reason == ""
     out["kept"] = kept
     out["reason"] = np.where(kept, "", reason)
