@@ -131,3 +131,19 @@ def test_streaming_reference_within_the_bin_tolerance(generated):
     d = np.abs(bins.astype(int) - exact.astype(int))[exact > 1]
     assert np.median(d) <= 5 and np.percentile(d, 99) <= 40
     assert np.median(d) > 0  # the sketch does approximate: the test would see a broken merge
+
+
+def test_merge_sketches_reads_genes_in_any_file_order(tmp_path):
+    """The file's rows need not be in Ensembl-id order (ARCHS4 sorts by symbol): rows are read ascending."""
+    genes = pd.DataFrame({"ensembl_id": ["ENSG1", "ENSG2", "ENSG3"], "symbol": ["A", "B", "C"],
+                          "biotype": ["protein_coding"] * 3})
+    values = np.array([[0, 5, 6], [1, 2, 3], [3, 0, 4]], dtype=np.float32)  # file rows: ENSG3, ENSG1, ENSG2
+    points, nnz = stream.sketch_nonzero(values, 3)
+    sketch = stream.ShardSketch(gene_ids=np.array(["ENSG3", "ENSG1", "ENSG2"], dtype=object),
+                                source_rows=np.arange(3), totals=np.ones(3), sums=values.sum(axis=1), nnz=nnz,
+                                points=points, n_passing=3)
+    stream.write_sketch(sketch, tmp_path / "s.h5")
+    table, ref = stream.merge_sketches([tmp_path / "s.h5"], genes=genes, biotypes=["protein_coding"], min_mean=0.1,
+                                       deduplicate_by="symbol", reference_points=3)
+    assert table["ensembl_id"].tolist() == ["ENSG1", "ENSG2", "ENSG3"] and table["source_row"].tolist() == [1, 2, 0]
+    np.testing.assert_array_equal(ref.values, [[1, 2, 3], [0, 3, 4], [0, 5, 6]])

@@ -406,7 +406,8 @@ def merge_sketches(
     try:
         for b in range(0, kept_rows.size, block):
             sel = kept_rows[b:b + block]
-            pts = np.stack([h["points"][sel] for h in handles])  # sel ascending: h5py fancy index
+            asc = np.sort(sel)  # h5py reads rows in increasing order; the genes are in Ensembl-id order
+            pts = np.stack([h["points"][asc] for h in handles])[:, np.searchsorted(asc, sel)]
             ref[b:b + sel.size] = merge_quantiles(pts, nnz[:, sel], reference_points)
     finally:
         for h in handles:
