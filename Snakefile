@@ -29,6 +29,13 @@ include: "rules/ingest.smk"
 include: "rules/qc.smk"
 include: "rules/normalize.smk"
 include: "rules/tokenize.smk"
+
+
+if STREAM:
+
+    include: "rules/stream.smk"
+
+
 include: "rules/train.smk"
 include: "rules/sweep.smk"
 include: "rules/lncrna.smk"

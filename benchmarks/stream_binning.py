@@ -80,7 +80,7 @@ def main() -> None:
             parts = [stream.bin_shard(path, a, b, qc_table=t, source_rows=kept["source_row"].to_numpy(),
                                       reference=ref) for (a, b), t in zip(bounds, tables)]
             bins = np.concatenate([p[0] for p in parts], axis=1)
-            samples = pd.concat([p[1] for p in parts])
+            samples = pd.concat([p[2] for p in parts])
             assert kept["ensembl_id"].tolist() == m.genes["ensembl_id"].tolist()
             assert samples["sample_id"].tolist() == m.samples["sample_id"].tolist()
             assert ((bins == 1) == (exact == 1)).all()

@@ -1,4 +1,5 @@
 # Shared paths and input functions. RESULTS is results/<run_name>.
+import json
 import os
 import re
 
@@ -24,6 +25,41 @@ if set(SPECIES_SETTINGS) - {"pseudo_species"} and SPECIES != ["human", "mouse"]:
         f"config species.settings {SPECIES_SETTINGS}: mixed, shared and separate need human and mouse "
         f"datasets, but the run's datasets are {SPECIES}"
     )
+
+
+def _stream_mode():
+    """normalization.exact resolved: True when the streaming two-pass path normalizes the run."""
+    norm = config["normalization"]
+    exact = norm["exact"]
+    archs4 = all(d["format"] == "archs4" for d in config["datasets"])
+    if exact is True:
+        return False
+    if exact is False:
+        bad = [d["name"] for d in config["datasets"] if d["format"] != "archs4"]
+        if bad or norm["method"] != "binning" or norm["reference"]:
+            raise ValueError(
+                "config normalization.exact: false (streaming) needs ARCHS4-format datasets (not "
+                f"{bad}), method binning (not {norm['method']}) and no saved reference"
+            )
+        return True
+    if not archs4 or norm["method"] != "binning" or norm["reference"]:
+        return False
+    total = 0
+    for d in config["datasets"]:
+        if not os.path.exists(d["path"]):
+            return True  # not downloaded yet: ARCHS4 files are large
+        try:
+            import h5py
+
+            with h5py.File(d["path"], "r") as h5:
+                total += h5["data/expression"].shape[1]
+        except Exception:
+            return False  # unreadable here: ingest_counts reports the problem
+    return total > norm["exact_max_samples"]
+
+
+# normalization.exact resolved for the run: streaming (rules/stream.smk) or in memory.
+STREAM = _stream_mode()
 # Ranks of a training job: one Slurm task (and on GPUs one GPU) per device and node.
 TRAIN_RANKS = config["train"]["devices"] * config["train"]["num_nodes"]
 TRAIN_GPUS = TRAIN_RANKS if config["train"]["accelerator"] == "gpu" else 0
@@ -102,6 +138,43 @@ def species_gene_table(species):
 def ingested(kind="h5", species=None):
     names = [n for n, d in DATASETS.items() if species is None or d.get("species", "human") == species]
     return expand(os.path.join(RESULTS, "ingest", f"{{dataset}}.{kind}"), dataset=names)
+
+
+def ingest_reports():
+    """Per dataset the ingest report (ingest/{dataset}.json), or the shard plan when streaming."""
+    if STREAM:
+        return [os.path.join(RESULTS, "stream", n, "plan.json") for n in DATASETS]
+    return ingested("json")
+
+
+def stream_datasets(species=None):
+    """Streamed datasets, in config order (all when species is None)."""
+    return [n for n, d in DATASETS.items() if species is None or d.get("species", "human") == species]
+
+
+def stream_shard_files(name, species=None):
+    """Input function: file `name` of every shard of the streamed datasets (of one species, or of the
+    species wildcard when species is "wildcard"), in dataset then shard order; waits for plan_shards."""
+
+    def files(wildcards):
+        sp = wildcards.species if species == "wildcard" else species
+        out = []
+        for ds in stream_datasets(sp):
+            plan = checkpoints.plan_shards.get(dataset=ds).output.plan
+            with open(plan) as fh:
+                n = len(json.load(fh)["shards"])
+            out += [os.path.join(RESULTS, "stream", ds, f"shard_{k:05d}", name) for k in range(n)]
+        return out
+
+    return files
+
+
+def stream_token_parts(wildcards):
+    """Pass-2 token folders of every shard, species in SPECIES order (the in-memory sample order)."""
+    out = []
+    for sp in SPECIES:
+        out += stream_shard_files("tokens", sp)(wildcards)
+    return out
 
 
 def normalized(species, name):

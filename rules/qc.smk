@@ -4,7 +4,8 @@
 
 rule qc_samples:
     input:
-        matrices=ingested("h5"),
+        matrices=[] if STREAM else ingested("h5"),
+        tables=stream_shard_files("qc.parquet") if STREAM else [],
     output:
         table=os.path.join(RESULTS, "qc", "samples.parquet"),
         plot=report(

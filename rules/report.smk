@@ -3,7 +3,7 @@
 
 rule summarize_run:
     input:
-        ingest=ingested("json"),
+        ingest=ingest_reports(),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
         genes=expand(os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"), species=SPECIES),
         vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),

@@ -102,7 +102,7 @@ def _stream(gen, *, shard, sketch_points, reference_points):
                                        min_mean=0.1, deduplicate_by="symbol", reference_points=reference_points,
                                        memory_mb=1)  # 1 MB: many gene blocks
     kept = genes[genes["kept"]]
-    bins, samples = zip(*(stream.bin_shard(path, a, b, qc_table=t, source_rows=kept["source_row"].to_numpy(),
+    bins, _, samples = zip(*(stream.bin_shard(path, a, b, qc_table=t, source_rows=kept["source_row"].to_numpy(),
                                            reference=ref) for (a, b), t in zip(bounds, tables)))
     return len(bounds), pd.concat(tables, ignore_index=True), genes, np.concatenate(bins, axis=1), pd.concat(samples)
 

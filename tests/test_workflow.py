@@ -392,3 +392,142 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     assert top1_shared > 0.8 and top10_other < 0.03, (top1_shared, top10_other)
     summary = json.loads((res / "summary.json").read_text())
     assert summary["vocab"]["by_species"]["mouse"] == len(mouse)
+
+
+# ---------------------------------------------------------------------------
+# streaming normalization (normalization.exact: false)
+# ---------------------------------------------------------------------------
+
+STREAM_TARGETS = ["results/{run}/tokens/index.parquet", "results/{run}/qc/samples.parquet",
+                  "results/{run}/normalize/human/bin_reference.h5", "results/{run}/normalize/human/scores.h5"]
+
+
+def _stream_config(run: str, data: Path, **normalization) -> dict:
+    cfg = _config(run_name=run, datasets=[{"name": "sim", "path": str(data), "format": "archs4"}])
+    cfg["normalization"].update(normalization)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def stream_runs(tmp_path_factory):
+    """A generated 3,000-gene x 2,400-sample ARCHS4-layout file (chunks of 200 samples), through the
+    workflow's streaming path in 4 shards (600 samples; 100-point sketches, 250-point reference) and
+    through the exact in-memory path."""
+    from generain import annotation, simulate
+
+    workdir = tmp_path_factory.mktemp("stream")
+    genes = annotation.read_gene_table(REPO / "resources" / "annotation" / "genes.tsv")
+    g = genes[genes["biotype"].isin(["protein_coding", "lncRNA"])].iloc[:3000]
+    rng = np.random.default_rng(0)
+    modules = np.where(rng.random(len(g)) < 0.7, rng.integers(0, 40, len(g)), -1)
+    data = workdir / "sim.h5"
+    simulate.write_archs4(data, gene_ids=g["ensembl_id"].tolist(), symbols=g["symbol"].tolist(),
+                          biotypes=g["biotype"].tolist(), modules=modules, n_samples=2400, n_modules=40,
+                          chunk_samples=200, seed=1)
+    stream_cfg = _stream_config("stream", data, exact=False, shard_samples=600, sketch_points=100,
+                                reference_points=250, matrix_fraction=0.5)
+    _snakemake(workdir, stream_cfg, *[t.format(run="stream") for t in STREAM_TARGETS])
+    _snakemake(workdir, _stream_config("exact", data, exact=True), *[t.format(run="exact") for t in STREAM_TARGETS])
+    return workdir, data, stream_cfg
+
+
+def test_streaming_tokens_match_the_exact_path(stream_runs):
+    """4 shards through the workflow: same QC, vocabulary, samples and split as the exact path; the gene
+    token at each position has an exact bin within the tolerance (median |dbin| <= 5, p99 <= 40 of 2,000)."""
+    from generain import io, tokenize
+
+    workdir, _, _ = stream_runs
+    s_res, e_res = workdir / "results" / "stream", workdir / "results" / "exact"
+    plan = json.loads((s_res / "stream" / "sim" / "plan.json").read_text())
+    assert plan["shards"] == [[0, 600], [600, 1200], [1200, 1800], [1800, 2400]] and plan["samples"] == 2400
+    assert plan["genes"]["matched"] == 3000
+    pd.testing.assert_frame_equal(pd.read_parquet(s_res / "qc" / "samples.parquet"),
+                                  pd.read_parquet(e_res / "qc" / "samples.parquet"))
+    assert (s_res / "tokens" / "vocab.tsv").read_text() == (e_res / "tokens" / "vocab.tsv").read_text()
+    si, ei = pd.read_parquet(s_res / "tokens" / "index.parquet"), pd.read_parquet(e_res / "tokens" / "index.parquet")
+    pd.testing.assert_frame_equal(si.drop(columns=["shard", "row"]), ei.drop(columns=["shard", "row"]))
+    assert si["shard"].nunique() == 4
+    exact = io.read_matrix(e_res / "normalize" / "human" / "scores.h5")  # exact bins, genes x samples
+    vocab = tokenize.read_vocab(e_res / "tokens" / "vocab.tsv")
+    row_of = pd.Series(np.arange(len(exact.genes)), index=exact.genes["ensembl_id"])
+    token_row = np.full(vocab["token_id"].max() + 1, -1)
+    genes_v = vocab[vocab["biotype"] != "special"]
+    token_row[genes_v["token_id"]] = row_of.loc[genes_v["ensembl_id"]].to_numpy()
+    st, et = tokenize.TokenShards(s_res / "tokens" / "shards", si), tokenize.TokenShards(e_res / "tokens" / "shards", ei)
+    diffs, same = [], []
+    for j in range(len(ei)):
+        n = int(ei["n_tokens"][j])
+        gs, ge = st[j][0][:n], et[j][0][:n]
+        diffs.append(np.abs(exact.matrix[token_row[gs], j].astype(int) - exact.matrix[token_row[ge], j].astype(int)))
+        same.append((gs == ge).mean())
+    d = np.concatenate(diffs)
+    assert np.median(d) <= 5 and np.percentile(d, 99) <= 40, (np.median(d), np.percentile(d, 99))
+    assert np.mean(same) < 1  # the sketches do approximate: a broken merge would not be seen otherwise
+    # the kept log10(CP10M+1) subsample: about half the passing samples, chosen by sample id
+    m = io.read_matrix(s_res / "normalize" / "human" / "log_cp10m.h5")
+    assert 0.4 < m.matrix.shape[1] / len(ei) < 0.6 and m.genes["ensembl_id"].tolist() == exact.genes["ensembl_id"].tolist()
+    full = io.read_matrix(e_res / "normalize" / "human" / "log_cp10m.h5")
+    cols = pd.Index(full.samples["sample_id"]).get_indexer(m.samples["sample_id"])
+    np.testing.assert_allclose(m.matrix, full.matrix[:, cols], rtol=1e-6)
+    ref = pipeline_reference(s_res / "normalize" / "human" / "bin_reference.h5")
+    assert ref.values.shape == (len(exact.genes), 250) and ref.n_training_samples == len(ei)
+
+
+def pipeline_reference(path):
+    from generain import pipeline
+
+    return pipeline.load_bin_reference(path)
+
+
+def _stream_outputs(res: Path) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for p in sorted((res / "tokens" / "shards").iterdir()):
+        out[p.name] = p.read_bytes()
+    for name in ("tokens/index.parquet", "qc/samples.parquet"):
+        out[name] = pd.read_parquet(res / name)
+    out["vocab"] = (res / "tokens" / "vocab.tsv").read_text()
+    out["genes"] = (res / "normalize" / "human" / "genes.tsv").read_text()
+    out["reference"] = pipeline_reference(res / "normalize" / "human" / "bin_reference.h5").values
+    return out
+
+
+def test_killed_streaming_run_resumes_to_identical_results(stream_runs, tmp_path):
+    """Kill the whole workflow (SIGKILL to its process group) in pass 1 and again in pass 2; after each
+    kill `--unlock`, then the rerun with --rerun-incomplete (as the README says); the last one finishes
+    with results identical to the uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    workdir, data, cfg = stream_runs
+    cfg = {**cfg, "run_name": "killed"}
+    (tmp_path / "test_config.yaml").write_text(yaml.safe_dump(cfg))
+    res = tmp_path / "results" / "killed"
+    targets = [t.format(run="killed") for t in STREAM_TARGETS]
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+           str(tmp_path / "test_config.yaml"), "-c1", *targets]
+    for marker in ("stream/sim/shard_00001/sketch.h5", "stream/sim/shard_00001/tokens"):
+        subprocess.run([*cmd, "--unlock"], capture_output=True, check=True, timeout=300)
+        log = tmp_path / f"{Path(marker).name}.log"
+        with log.open("w") as fh:
+            proc = subprocess.Popen([*cmd, "--rerun-incomplete"], stdout=fh, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        deadline = time.time() + 600
+        while not (res / marker).exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the run ended before {marker} appeared: {log.read_text()[-3000:]}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (res / "tokens" / "index.parquet").exists()
+    subprocess.run([*cmd, "--unlock"], capture_output=True, check=True, timeout=300)
+    done = subprocess.run([*cmd, "--rerun-incomplete"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got, want = _stream_outputs(res), _stream_outputs(workdir / "results" / "stream")
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(got[key], value)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got[key], value)
+        else:
+            assert got[key] == value, key

@@ -6,6 +6,6 @@ from generain.utils import run_step
 sm = snakemake  # noqa: F821
 run_step(
     sm.log[0], pipeline.qc_samples,
-    matrices=list(sm.input.matrices), criteria=QCCriteria(**sm.params.criteria),
+    matrices=list(sm.input.matrices), tables=list(sm.input.tables), criteria=QCCriteria(**sm.params.criteria),
     out_table=sm.output.table, out_plot=sm.output.plot,
 )

@@ -137,6 +137,34 @@ def largest_per_id(ids: np.ndarray, totals: np.ndarray) -> np.ndarray:
     return np.sort(order[first]).astype(np.int64)
 
 
+def matching_report(gene_ids: np.ndarray, mapped: list[str | None]) -> dict[str, Any]:
+    """How a file's gene ids matched the annotation (the ingest report's ``genes``).
+
+    Parameters
+    ----------
+    gene_ids : np.ndarray
+        str (n_rows,): the file's gene ids.
+    mapped : list of str or None
+        :func:`map_gene_ids` of them.
+
+    Returns
+    -------
+    dict
+        genes_in_source, matched, unmatched, collapsed_duplicates (matched rows
+        beyond the first on one Ensembl id; one row per id is kept),
+        examples_unmatched (up to 5 ids).
+    """
+    ok = np.array([m is not None for m in mapped], dtype=bool)
+    n_matched = int(ok.sum())
+    return {
+        "genes_in_source": int(len(mapped)),
+        "matched": n_matched,
+        "unmatched": int(len(mapped) - n_matched),
+        "collapsed_duplicates": n_matched - len({m for m in mapped if m is not None}),
+        "examples_unmatched": [str(g) for g in np.asarray(gene_ids, dtype=object)[~ok][:5]],
+    }
+
+
 def harmonize_genes(
     cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset"
 ) -> tuple[CountMatrix, dict[str, Any]]:
@@ -181,15 +209,9 @@ def harmonize_genes(
     rows = np.flatnonzero(ok)
     totals = cm.counts[rows].sum(axis=1, dtype=np.uint64)
     keep = rows[largest_per_id(mapped_arr[rows], totals)]
-    collapsed = int(len(rows) - len(keep))
     sym = genes.set_index("ensembl_id").loc[mapped_arr[keep], "symbol"].to_numpy(dtype=object)
-    report = {
-        "genes_in_source": int(n_in),
-        "matched": int(ok.sum()),
-        "unmatched": int(n_in - ok.sum()),
-        "collapsed_duplicates": collapsed,
-        "examples_unmatched": [str(g) for g in cm.gene_ids[~ok][:5]],
-    }
+    report = matching_report(cm.gene_ids, mapped)
+    collapsed = report["collapsed_duplicates"]
     log.info("%s: %d of %d gene ids matched the annotation (%d unmatched, %d duplicates collapsed)",
              source, report["matched"], n_in, report["unmatched"], collapsed)
     out = CountMatrix(

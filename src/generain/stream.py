@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,6 +257,37 @@ class ShardSketch:
     nnz: np.ndarray
     points: np.ndarray
     n_passing: int
+    symbols: np.ndarray | None = None
+    biotypes: np.ndarray | None = None
+    matrix_counts: np.ndarray | None = None
+    matrix_samples: pd.DataFrame | None = None
+    dataset: str = ""
+
+
+def matrix_sample_mask(sample_ids: np.ndarray, *, fraction: float, seed: int) -> np.ndarray:
+    """Seeded selection of samples for the streaming path's kept log10(CP10M+1) matrix.
+
+    A sample is selected when ``crc32(f"{seed}:{sample_id}") / 2**32 < fraction``,
+    so the selection depends only on the sample id and the seed, never on the
+    sharding (a rerun with other shard sizes keeps the same samples).
+
+    Parameters
+    ----------
+    sample_ids : np.ndarray
+        str (n_samples,).
+    fraction : float
+        Expected fraction selected, 0..1 (1 selects every sample).
+    seed : int
+
+    Returns
+    -------
+    np.ndarray
+        bool (n_samples,).
+    """
+    if fraction >= 1:
+        return np.ones(len(sample_ids), dtype=bool)
+    h = np.fromiter((zlib.crc32(f"{seed}:{s}".encode()) for s in sample_ids), dtype=np.uint64, count=len(sample_ids))
+    return h < np.uint64(int(fraction * 2**32))
 
 
 def _matched_rows(gene_ids: np.ndarray, genes: pd.DataFrame, source: PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -273,19 +305,48 @@ def scan_shard(
     stop: int,
     *,
     dataset: str,
-    genes: pd.DataFrame,
+    genes: pd.DataFrame | None,
     criteria: qc.QCCriteria,
     sketch_points: int,
+    matrix_fraction: float = 0.0,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, ShardSketch]:
     """Pass 1 on samples [start, stop) of an ARCHS4 file: QC table and gene sketch.
+
+    Parameters
+    ----------
+    path : path-like
+        ARCHS4 gene-count file.
+    start, stop : int
+        The shard's sample range.
+    dataset : str
+        Dataset name for the QC table.
+    genes : pandas.DataFrame or None
+        Gene table (ensembl_id, symbol, biotype); None: the file's own gene
+        annotation (:func:`generain.annotation.gene_table_from_source`).
+    criteria : QCCriteria
+        GeneRAIN's sample QC.
+    sketch_points : int
+        Quantile-sketch points per gene.
+    matrix_fraction, seed
+        Passing samples selected by :func:`matrix_sample_mask` keep their
+        counts (every matched gene row) in the sketch, for the subsampled
+        log10(CP10M+1) matrix of the gather.
 
     Returns
     -------
     (pandas.DataFrame, ShardSketch)
         The QC table of the shard's samples (columns of
         :data:`generain.qc.QC_COLUMNS`) and the sketch of its passing samples.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, or no gene id matching the annotation.
     """
     cm = read_archs4(path, sample_range=(start, stop), progress=False)
+    if genes is None:
+        genes = annotation.gene_table_from_source(cm, source=str(path))
     total, detected = qc.sample_stats(cm.counts)
     scp = cm.singlecell_probability if cm.singlecell_probability.size else np.full(cm.shape[1], np.nan, np.float32)
     series = cm.series_ids if cm.series_ids.size else np.full(cm.shape[1], "", dtype=object)
@@ -294,12 +355,21 @@ def scan_shard(
                                 singlecell_probability=scp, criteria=criteria)
     rows, ids = _matched_rows(cm.gene_ids, genes, path)
     keep = table["passed"].to_numpy()
-    counts = cm.counts[rows][:, keep]
+    counts = cm.counts[np.ix_(rows, np.flatnonzero(keep))]
     values = normalize.cp10m_log10(counts, totals=total[keep]) if keep.any() else np.zeros(counts.shape, np.float32)
     points, nnz = sketch_nonzero(values, sketch_points)
+    sums = values.sum(axis=1, dtype=np.float64)
+    del values
+    pick = keep & matrix_sample_mask(cm.sample_ids, fraction=matrix_fraction, seed=seed)
+    annot = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
     sketch = ShardSketch(gene_ids=ids, source_rows=rows.astype(np.int64),
-                         totals=counts.sum(axis=1, dtype=np.float64), sums=values.sum(axis=1, dtype=np.float64),
-                         nnz=nnz, points=points, n_passing=int(keep.sum()))
+                         totals=counts.sum(axis=1, dtype=np.float64), sums=sums,
+                         nnz=nnz, points=points, n_passing=int(keep.sum()),
+                         symbols=annot.loc[ids, "symbol"].fillna("").to_numpy(dtype=object),
+                         biotypes=annot.loc[ids, "biotype"].to_numpy(dtype=object),
+                         matrix_counts=cm.counts[np.ix_(rows, np.flatnonzero(pick))],
+                         matrix_samples=table.loc[pick, ["sample_id", "series_id", "total_counts"]].reset_index(drop=True),
+                         dataset=dataset)
     return table, sketch
 
 
@@ -313,12 +383,54 @@ def write_sketch(sketch: ShardSketch, path: PathLike) -> None:
         h5.create_dataset("points", data=sketch.points, compression="gzip", compression_opts=1,
                           chunks=(rows, sketch.points.shape[1]) if sketch.points.size else None)
         h5.attrs["n_passing"] = sketch.n_passing
+        h5.attrs["dataset"] = sketch.dataset
+        for name in ("symbols", "biotypes"):
+            if getattr(sketch, name) is not None:
+                h5.create_dataset(name, data=getattr(sketch, name).astype(object), dtype=h5py.string_dtype())
+        if sketch.matrix_counts is not None and sketch.matrix_samples is not None:
+            g = h5.create_group("matrix")
+            g.create_dataset("counts", data=sketch.matrix_counts, compression="gzip", compression_opts=1)
+            for c in ("sample_id", "series_id"):
+                g.create_dataset(c, data=sketch.matrix_samples[c].astype(str).to_numpy(dtype=object),
+                                 dtype=h5py.string_dtype())
+            g.create_dataset("total_counts", data=sketch.matrix_samples["total_counts"].to_numpy(dtype=np.float64))
+
+
+def read_sketch_matrix(path: PathLike, rows: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """The counts a sketch file keeps for its selected samples (see :func:`scan_shard`).
+
+    Parameters
+    ----------
+    path : path-like
+        A :func:`write_sketch` file.
+    rows : np.ndarray
+        int64, positions among the sketch's gene rows to read (any order).
+
+    Returns
+    -------
+    (np.ndarray, pandas.DataFrame)
+        counts uint32 (len(rows), n_selected) and the samples (sample_id,
+        dataset, series_id, total_counts); no columns when the file keeps no samples.
+    """
+    with h5py.File(path, "r") as h5:
+        if "matrix" not in h5:
+            return np.zeros((len(rows), 0), dtype=np.uint32), pd.DataFrame(
+                {"sample_id": [], "dataset": [], "series_id": [], "total_counts": []})
+        g = h5["matrix"]
+        samples = pd.DataFrame({"sample_id": decode_strings(g["sample_id"][()]),
+                                "dataset": str(h5.attrs.get("dataset", "")),
+                                "series_id": decode_strings(g["series_id"][()]),
+                                "total_counts": g["total_counts"][()]})
+        counts = g["counts"][()][np.asarray(rows, dtype=np.int64)]
+    return counts, samples
 
 
 def _read_meta(path: PathLike) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as h5:
         out = {name: h5[name][()] for name in ("source_rows", "totals", "sums", "nnz")}
         out["gene_ids"] = decode_strings(h5["gene_ids"][()])
+        for name in ("symbols", "biotypes"):
+            out[name] = decode_strings(h5[name][()]) if name in h5 else None
         out["n_passing"] = int(h5.attrs["n_passing"])
         out["k"] = int(h5["points"].shape[1])
     return out
@@ -331,7 +443,7 @@ def _read_meta(path: PathLike) -> dict[str, np.ndarray]:
 def merge_sketches(
     sketches: list[PathLike],
     *,
-    genes: pd.DataFrame,
+    genes: pd.DataFrame | None = None,
     biotypes: list[str],
     min_mean: float,
     deduplicate_by: str,
@@ -346,8 +458,9 @@ def merge_sketches(
     sketches : list of path-like
         :func:`write_sketch` files of every shard of one species (same source
         gene rows in each).
-    genes : pandas.DataFrame
-        Gene table (ensembl_id, symbol, biotype).
+    genes : pandas.DataFrame, optional
+        Gene table (ensembl_id, symbol, biotype); default: the symbols and
+        biotypes the sketches carry (from the table pass 1 used).
     biotypes, min_mean, deduplicate_by
         As in :func:`generain.pipeline.normalize_counts`.
     reference_points : int
@@ -385,10 +498,16 @@ def merge_sketches(
     means = np.sum([m["sums"] for m in metas], axis=0) / n_passing
     nnz = np.stack([m["nnz"] for m in metas])
     rows = annotation.largest_per_id(ids, totals)  # source rows colliding on one Ensembl id
-    table = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
+    if genes is not None:
+        table = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
+        symbols = table.loc[ids[rows], "symbol"].to_numpy(dtype=object)
+        gene_biotypes = table.loc[ids[rows], "biotype"].to_numpy(dtype=object)
+    elif metas[0]["symbols"] is not None and metas[0]["biotypes"] is not None:
+        symbols, gene_biotypes = metas[0]["symbols"][rows], metas[0]["biotypes"][rows]
+    else:
+        raise InputError(f"{sketches[0]}: the sketch carries no gene annotation; pass a gene table")
     out = pd.DataFrame({"ensembl_id": ids[rows], "source_row": metas[0]["source_rows"][rows],
-                        "symbol": table.loc[ids[rows], "symbol"].to_numpy(dtype=object),
-                        "biotype": table.loc[ids[rows], "biotype"].to_numpy(dtype=object), "mean": means[rows]})
+                        "symbol": symbols, "biotype": gene_biotypes, "mean": means[rows]})
     out = out.sort_values("ensembl_id", kind="stable")
     rows = rows[out.index.to_numpy()]
     out = out.reset_index(drop=True)
@@ -448,9 +567,10 @@ def bin_shard(
 
     Returns
     -------
-    (np.ndarray, pandas.DataFrame)
+    (np.ndarray, np.ndarray, pandas.DataFrame)
         bins uint16 (n_kept_genes, n_passing_samples) in the reference's gene
-        order, and the passing samples (sample_id, series_id).
+        order, their log10(CP10M+1) values float32 (same shape; for the
+        expression tokens), and the passing samples (sample_id, series_id).
 
     Raises
     ------
@@ -461,8 +581,10 @@ def bin_shard(
     if not np.array_equal(cm.sample_ids.astype(str), qc_table["sample_id"].to_numpy().astype(str)):
         raise InputError(f"{path}: samples {start}..{stop} differ from the pass-1 QC table of this shard")
     keep = qc_table["passed"].to_numpy()
-    counts = cm.counts[np.asarray(source_rows, dtype=np.int64)][:, keep]
+    counts = cm.counts[np.ix_(np.asarray(source_rows, dtype=np.int64), np.flatnonzero(keep))]
+    del cm
     values = normalize.cp10m_log10(counts, totals=qc_table["total_counts"].to_numpy()[keep])
+    del counts
     bins = bin_against_reference(values, reference.values, n_bins=reference.n_bins)
     samples = qc_table.loc[keep, ["sample_id", "series_id"]].reset_index(drop=True)
-    return bins, samples
+    return bins, values, samples

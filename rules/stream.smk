@@ -1,0 +1,152 @@
+# Streaming normalization for ARCHS4-scale files (normalization.exact false,
+# or auto with many samples): the file is cut into sample shards aligned to
+# its chunk width; pass 1 (one job per shard) applies QC and sketches each
+# gene's non-zero log10(CP10M+1) values; the per-species gather merges the
+# sketches into the gene filters and the Binning-By-Gene reference; pass 2
+# (one job per shard) bins and tokenizes the shard. No job holds more than
+# one shard, so memory depends on shard_samples and the gene count, not on
+# the number of samples. Replaces ingest_counts, normalize_counts,
+# fit_bin_reference, transform_expression and tokenize_samples.
+
+NORM = config["normalization"]
+
+
+ruleorder: merge_stream > normalize_counts
+ruleorder: merge_stream > fit_bin_reference
+ruleorder: merge_stream > transform_expression
+ruleorder: stream_vocab > tokenize_samples
+ruleorder: gather_stream_tokens > tokenize_samples
+
+
+def shard_mem_mb(wildcards, input, attempt):
+    """Memory of a shard job: the shard's counts, values, sort buffer and bins (about 20 bytes
+    per gene and sample), 1 GB of headroom, doubled on each retry."""
+    with open(input.plan) as fh:
+        plan = json.load(fh)
+    start, stop = plan["shards"][int(wildcards.shard)]
+    return int((1024 + plan["n_genes"] * (stop - start) * 20 / 2**20) * 2 ** (attempt - 1))
+
+
+checkpoint plan_shards:
+    input:
+        counts=lambda wc: DATASETS[wc.dataset]["path"],
+        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset].get("species", "human")),
+    output:
+        plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
+    params:
+        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        shard_samples=NORM["shard_samples"],
+    log:
+        os.path.join(LOGS, "plan_shards", "{dataset}.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/plan_shards.py"
+
+
+rule scan_shard:
+    input:
+        counts=lambda wc: DATASETS[wc.dataset]["path"],
+        plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
+        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset].get("species", "human")),
+    output:
+        qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
+        sketch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"),
+    params:
+        criteria=config["qc"],
+        sketch_points=NORM["sketch_points"],
+        matrix_fraction=NORM["matrix_fraction"],
+        seed=config["seed"],
+    resources:
+        mem_mb=shard_mem_mb,
+    log:
+        os.path.join(LOGS, "scan_shard", "{dataset}", "{shard}.log"),
+    benchmark:
+        os.path.join(BENCH, "scan_shard", "{dataset}", "{shard}.tsv")
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/scan_shard.py"
+
+
+rule merge_stream:
+    input:
+        sketches=stream_shard_files("sketch.h5", "wildcard"),
+    output:
+        genes=os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
+        reference=os.path.join(RESULTS, "normalize", "{species}", "bin_reference.h5"),
+        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
+        scores=os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
+    params:
+        biotypes=NORM["biotypes"],
+        min_mean=NORM["min_mean"],
+        deduplicate_by=NORM["deduplicate_by"],
+        reference_points=NORM["reference_points"],
+        n_bins=NORM["n_bins"],
+    resources:
+        mem_mb=4096,
+    log:
+        os.path.join(LOGS, "merge_stream", "{species}.log"),
+    benchmark:
+        os.path.join(BENCH, "merge_stream", "{species}.tsv")
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/merge_stream.py"
+
+
+rule stream_vocab:
+    input:
+        genes=expand(os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"), species=SPECIES),
+    output:
+        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+    params:
+        species=SPECIES,
+    log:
+        os.path.join(LOGS, "stream_vocab.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/stream_vocab.py"
+
+
+rule bin_shard:
+    input:
+        counts=lambda wc: DATASETS[wc.dataset]["path"],
+        plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
+        qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
+        genes=lambda wc: normalized(DATASETS[wc.dataset].get("species", "human"), "genes.tsv"),
+        reference=lambda wc: normalized(DATASETS[wc.dataset].get("species", "human"), "bin_reference.h5"),
+        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+    output:
+        tokens=directory(os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "tokens")),
+    params:
+        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        length=config["tokens"]["length"],
+    resources:
+        mem_mb=shard_mem_mb,
+    log:
+        os.path.join(LOGS, "bin_shard", "{dataset}", "{shard}.log"),
+    benchmark:
+        os.path.join(BENCH, "bin_shard", "{dataset}", "{shard}.tsv")
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/bin_shard.py"
+
+
+rule gather_stream_tokens:
+    input:
+        parts=stream_token_parts,
+    output:
+        shards=directory(os.path.join(RESULTS, "tokens", "shards")),
+        index=os.path.join(RESULTS, "tokens", "index.parquet"),
+    params:
+        validation_fraction=config["tokens"]["validation_fraction"],
+        seed=config["seed"],
+    log:
+        os.path.join(LOGS, "gather_stream_tokens.log"),
+    conda:
+        ENV_CORE
+    script:
+        "../workflow_scripts/gather_stream_tokens.py"
