@@ -350,7 +350,8 @@ def test_sweep_agrees_with_sklearn_on_the_demo_embedding(demo_run):
 
 
 def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
-    """config/generated_human_mouse.yaml, shrunk: generated files -> mixed-species run -> every setting.
+    """config/generated_human_mouse.yaml, shrunk: generated files -> mixed-species run -> every setting,
+    normalized by the streaming path (2 shards per species; the exact path runs in the demo e2e).
 
     The planted truth is checked on the model-free expression SVD setting (the
     tiny CPU models learn little in a test's time; tests/test_species.py has the
@@ -361,7 +362,7 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     gen = yaml.safe_load((REPO / "config" / "generated_human_mouse.yaml").read_text())
     cfg["run_name"] = "hm"
     cfg["simulate"] = {**gen["simulate"], "out_dir": "generated", "pairs": 2500, "lncrna": 200,
-                       "human_samples": 200, "mouse_samples": 200, "modules": 40,
+                       "human_samples": 200, "mouse_samples": 200, "modules": 40, "chunk_samples": 100,
                        "orthologs": cfg["annotation"]["orthologs"]}
     cfg["datasets"] = [{**d, "path": d["path"].replace("results/generated_hm/generated", "generated")}
                        for d in gen["datasets"]]
@@ -369,6 +370,8 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     cfg["model"].update({"n_embd": 32, "n_inner": 64})  # expression_svd keeps n_embd components: 16 miss modules
     cfg["sweep"].update({"baselines": [], "max_properties": 10, "shards": 1})
     cfg["species"].update({"settings": gen["species"]["settings"], "shared_tokens": 300})
+    # the streaming path end to end: 2 shards per species, every passing sample kept in the matrix
+    cfg["normalization"].update({"exact": False, "shard_samples": 100, "matrix_fraction": 1.0})
     _snakemake(tmp_path, cfg)
     res = tmp_path / "results" / "hm"
     vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
@@ -392,6 +395,7 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     assert top1_shared > 0.8 and top10_other < 0.03, (top1_shared, top10_other)
     summary = json.loads((res / "summary.json").read_text())
     assert summary["vocab"]["by_species"]["mouse"] == len(mouse)
+    assert [len(i["shards"]) for i in summary["ingest"]] == [2, 2]
 
 
 # ---------------------------------------------------------------------------
