@@ -254,3 +254,12 @@ def final_outputs():
     for m in species_outputs():
         out.append(os.path.join(RESULTS, "species", m, "ortholog_ranks.parquet"))
     return out
+
+
+def shard_mem_mb(wildcards, input, attempt):
+    """Memory of a shard job: the shard's counts, values, sort buffer and bins (about 20 bytes
+    per gene and sample), 1 GB of headroom, doubled on each retry."""
+    with open(input.plan) as fh:
+        plan = json.load(fh)
+    start, stop = plan["shards"][int(wildcards.shard)]
+    return int((1024 + plan["n_genes"] * (stop - start) * 20 / 2**20) * 2 ** (attempt - 1))

@@ -18,15 +18,6 @@ ruleorder: stream_vocab > tokenize_samples
 ruleorder: gather_stream_tokens > tokenize_samples
 
 
-def shard_mem_mb(wildcards, input, attempt):
-    """Memory of a shard job: the shard's counts, values, sort buffer and bins (about 20 bytes
-    per gene and sample), 1 GB of headroom, doubled on each retry."""
-    with open(input.plan) as fh:
-        plan = json.load(fh)
-    start, stop = plan["shards"][int(wildcards.shard)]
-    return int((1024 + plan["n_genes"] * (stop - start) * 20 / 2**20) * 2 ** (attempt - 1))
-
-
 checkpoint plan_shards:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],

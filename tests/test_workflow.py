@@ -294,8 +294,10 @@ def test_hcop_orthologs_feed_the_species_rules(tmp_path):
     assert not pairs["human_ensembl_id"].duplicated().any() and not pairs["mouse_ensembl_id"].duplicated().any()
 
 
-def test_lint_is_clean():
-    proc = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("configfile", [None, "config/archs4_mouse.yaml"])  # the demo; streaming rules too
+def test_lint_is_clean(configfile):
+    extra = ["--configfile", configfile] if configfile else []
+    proc = subprocess.run([*SNAKEMAKE, "--lint", *extra], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 

@@ -449,7 +449,7 @@ def merge_sketches(
     deduplicate_by: str,
     reference_points: int,
     n_bins: int = 2000,
-    memory_mb: float = 512.0,
+    memory_mb: float = 256.0,
 ) -> tuple[pd.DataFrame, normalize.BinReference]:
     """Gather of pass 1: gene filters and the merged per-gene binning reference.
 
@@ -469,7 +469,8 @@ def merge_sketches(
         Bins of the reference (GeneRAIN: 2,000).
     memory_mb : float
         Budget for the sketch block held at once; genes are merged in blocks
-        of ``memory_mb / (n_shards * k_sketch * 16 bytes)``.
+        of ``memory_mb / (n_shards * k_sketch * 40 bytes)`` (the merge holds about
+        40 bytes per sketch point).
 
     Returns
     -------
@@ -519,7 +520,7 @@ def merge_sketches(
         raise InputError(f"no gene passes the normalization filters ({pd.Series(reason).value_counts().to_dict()})")
     kept_rows = rows[kept]  # positions in the sketch files
     k_sketch = metas[0]["k"]
-    block = max(1, int(memory_mb * 2**20 // (len(sketches) * k_sketch * 16)))
+    block = max(1, int(memory_mb * 2**20 // (len(sketches) * k_sketch * 40)))  # ~40 bytes per point in merge_quantiles
     ref = np.zeros((kept_rows.size, reference_points), dtype=np.float32)
     handles = [h5py.File(p, "r") for p in sketches]
     try:
