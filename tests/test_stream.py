@@ -147,3 +147,25 @@ def test_merge_sketches_reads_genes_in_any_file_order(tmp_path):
                                        deduplicate_by="symbol", reference_points=3)
     assert table["ensembl_id"].tolist() == ["ENSG1", "ENSG2", "ENSG3"] and table["source_row"].tolist() == [1, 2, 0]
     np.testing.assert_array_equal(ref.values, [[1, 2, 3], [0, 3, 4], [0, 5, 6]])
+
+
+def test_matrix_sample_mask_depends_only_on_id_and_seed():
+    ids = np.array([f"GSM{i}" for i in range(4000)], dtype=object)
+    mask = stream.matrix_sample_mask(ids, fraction=0.25, seed=3)
+    assert 0.22 < mask.mean() < 0.28  # 1,000 expected, SD 27
+    # the same samples in another order, or split in shards, are selected the same way
+    perm = np.random.default_rng(0).permutation(4000)
+    np.testing.assert_array_equal(stream.matrix_sample_mask(ids[perm], fraction=0.25, seed=3), mask[perm])
+    np.testing.assert_array_equal(np.concatenate([stream.matrix_sample_mask(ids[a:a + 600], fraction=0.25, seed=3)
+                                                  for a in range(0, 4000, 600)]), mask)
+    assert not (stream.matrix_sample_mask(ids, fraction=0.25, seed=4) == mask).all()
+    assert stream.matrix_sample_mask(ids, fraction=1.0, seed=3).all()
+    assert not stream.matrix_sample_mask(ids, fraction=0.0, seed=3).any()
+
+
+def test_matching_report_by_hand():
+    ids = np.array(["ENSG1.2", "ENSG1.3", "FOO", "ENSG2", "BAR"], dtype=object)
+    mapped = ["ENSG1", "ENSG1", None, "ENSG2", None]  # two rows on ENSG1: one is collapsed
+    assert annotation.matching_report(ids, mapped) == {
+        "genes_in_source": 5, "matched": 3, "unmatched": 2, "collapsed_duplicates": 1,
+        "examples_unmatched": ["FOO", "BAR"]}
