@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -73,15 +72,23 @@ def tile(base: Path, out: Path, n_samples: int) -> None:
                 d.id.write_direct_chunk((g, r * BLOCK), chunk, mask)
 
 
+HWM = "\nprint([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0], end='')"
+
+
 def run_job(code: str) -> tuple[float, float]:
-    """Run Python code in a fresh process; (wall seconds, peak RSS MiB)."""
+    """Run Python code in a fresh process; (wall seconds, peak RSS MiB).
+
+    The peak is the job's own ``VmHWM`` (/proc/self/status), not ``ru_maxrss``:
+    Linux carries a parent's high-water mark through fork and exec into the
+    child's ``ru_maxrss``, which would report this benchmark's memory instead.
+    """
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", code + HWM], cwd=REPO, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
-    if status != 0:
-        raise SystemExit(f"job failed ({status}): {code[:200]}")
-    return wall, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise SystemExit(f"job failed ({proc.returncode}): {code[:200]}")
+    kib = int(proc.stdout.strip().splitlines()[-1].split()[1])
+    return wall, kib / 1024
 
 
 def stream_jobs(path: Path, work: Path, shard: int) -> dict[str, list[tuple[float, float]]]:
@@ -187,7 +194,6 @@ def main() -> None:
         print(f"\narchs4py data.index, {args.archs4py_samples} samples (pool of 16 processes on {cores} cores): "
               f"{t:.1f} s = {args.archs4py_samples / t:.2f} samples/s, {args.archs4py_samples / t / cores:.2f} "
               "per core")
-    print(f"\nbenchmark's own peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
