@@ -47,3 +47,21 @@ def gene_table(tmp_path: Path) -> Path:
     path = tmp_path / "genes.tsv"
     df.to_csv(path, sep="\t", index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def generated_archs4(tmp_path_factory) -> Path:
+    """A generated 3,000-gene x 2,400-sample ARCHS4-layout file (chunks of 200 samples), shared by the
+    streaming tests: the first 3,000 protein-coding and lncRNA genes of the bundled table, 70% of them in
+    40 planted modules (generain.simulate.write_archs4, seed 1)."""
+    from generain import annotation, simulate
+
+    genes = annotation.read_gene_table(REPO / "resources" / "annotation" / "genes.tsv")
+    g = genes[genes["biotype"].isin(["protein_coding", "lncRNA"])].iloc[:3000]
+    rng = np.random.default_rng(0)
+    modules = np.where(rng.random(len(g)) < 0.7, rng.integers(0, 40, len(g)), -1)
+    path = tmp_path_factory.mktemp("generated_archs4") / "sim.h5"
+    simulate.write_archs4(path, gene_ids=g["ensembl_id"].tolist(), symbols=g["symbol"].tolist(),
+                          biotypes=g["biotype"].tolist(), modules=modules, n_samples=2400, n_modules=40,
+                          chunk_samples=200, seed=1)
+    return path

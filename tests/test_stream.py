@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from generain import annotation, io, normalize, pipeline, qc, simulate, stream
+from generain import annotation, io, normalize, pipeline, qc, stream
 
 REPO = Path(__file__).resolve().parents[1]
 GENES = REPO / "resources" / "annotation" / "genes.tsv"
@@ -64,17 +64,11 @@ def test_bin_against_exact_reference_is_exact_binning():
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """3,000 genes x 2,400 samples in ARCHS4 layout (chunks of 200 samples), and the exact path's bins."""
+def generated(tmp_path_factory, generated_archs4):
+    """The generated ARCHS4-layout file (conftest), and the exact path's bins."""
     out = tmp_path_factory.mktemp("stream")
     genes = annotation.read_gene_table(GENES)
-    g = genes[genes["biotype"].isin(["protein_coding", "lncRNA"])].iloc[:3000]
-    rng = np.random.default_rng(0)
-    modules = np.where(rng.random(len(g)) < 0.7, rng.integers(0, 40, len(g)), -1)
-    path = out / "sim.h5"
-    simulate.write_archs4(path, gene_ids=g["ensembl_id"].tolist(), symbols=g["symbol"].tolist(),
-                          biotypes=g["biotype"].tolist(), modules=modules, n_samples=2400, n_modules=40,
-                          chunk_samples=200, seed=1)
+    path = generated_archs4
     pipeline.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
                             out_matrix=out / "ingest.h5", out_report=out / "ingest.json")
     pipeline.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",

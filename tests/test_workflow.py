@@ -415,21 +415,12 @@ def _stream_config(run: str, data: Path, **normalization) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stream_runs(tmp_path_factory):
-    """A generated 3,000-gene x 2,400-sample ARCHS4-layout file (chunks of 200 samples), through the
-    workflow's streaming path in 4 shards (600 samples; 100-point sketches, 250-point reference) and
+def stream_runs(tmp_path_factory, generated_archs4):
+    """The generated 3,000-gene x 2,400-sample ARCHS4-layout file (chunks of 200 samples; conftest) through
+    the workflow's streaming path in 4 shards (600 samples; 100-point sketches, 250-point reference) and
     through the exact in-memory path."""
-    from generain import annotation, simulate
-
     workdir = tmp_path_factory.mktemp("stream")
-    genes = annotation.read_gene_table(REPO / "resources" / "annotation" / "genes.tsv")
-    g = genes[genes["biotype"].isin(["protein_coding", "lncRNA"])].iloc[:3000]
-    rng = np.random.default_rng(0)
-    modules = np.where(rng.random(len(g)) < 0.7, rng.integers(0, 40, len(g)), -1)
-    data = workdir / "sim.h5"
-    simulate.write_archs4(data, gene_ids=g["ensembl_id"].tolist(), symbols=g["symbol"].tolist(),
-                          biotypes=g["biotype"].tolist(), modules=modules, n_samples=2400, n_modules=40,
-                          chunk_samples=200, seed=1)
+    data = generated_archs4
     stream_cfg = _stream_config("stream", data, exact=False, shard_samples=600, sketch_points=100,
                                 reference_points=250, matrix_fraction=0.5)
     _snakemake(workdir, stream_cfg, *[t.format(run="stream") for t in STREAM_TARGETS])
@@ -440,7 +431,7 @@ def stream_runs(tmp_path_factory):
 def test_streaming_tokens_match_the_exact_path(stream_runs):
     """4 shards through the workflow: same QC, vocabulary, samples and split as the exact path; the gene
     token at each position has an exact bin within the tolerance (median |dbin| <= 5, p99 <= 40 of 2,000)."""
-    from generain import io, tokenize
+    from generain import io, pipeline, tokenize
 
     workdir, _, _ = stream_runs
     s_res, e_res = workdir / "results" / "stream", workdir / "results" / "exact"
@@ -475,17 +466,13 @@ def test_streaming_tokens_match_the_exact_path(stream_runs):
     full = io.read_matrix(e_res / "normalize" / "human" / "log_cp10m.h5")
     cols = pd.Index(full.samples["sample_id"]).get_indexer(m.samples["sample_id"])
     np.testing.assert_allclose(m.matrix, full.matrix[:, cols], rtol=1e-6)
-    ref = pipeline_reference(s_res / "normalize" / "human" / "bin_reference.h5")
+    ref = pipeline.load_bin_reference(s_res / "normalize" / "human" / "bin_reference.h5")
     assert ref.values.shape == (len(exact.genes), 250) and ref.n_training_samples == len(ei)
 
 
-def pipeline_reference(path):
+def _stream_outputs(res: Path) -> dict[str, object]:
     from generain import pipeline
 
-    return pipeline.load_bin_reference(path)
-
-
-def _stream_outputs(res: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     for p in sorted((res / "tokens" / "shards").iterdir()):
         out[p.name] = p.read_bytes()
@@ -493,7 +480,7 @@ def _stream_outputs(res: Path) -> dict[str, object]:
         out[name] = pd.read_parquet(res / name)
     out["vocab"] = (res / "tokens" / "vocab.tsv").read_text()
     out["genes"] = (res / "normalize" / "human" / "genes.tsv").read_text()
-    out["reference"] = pipeline_reference(res / "normalize" / "human" / "bin_reference.h5").values
+    out["reference"] = pipeline.load_bin_reference(res / "normalize" / "human" / "bin_reference.h5").values
     return out
 
 

@@ -32,6 +32,13 @@ PathLike = str | os.PathLike[str]
 # ingest
 # ---------------------------------------------------------------------------
 
+def _require_unique_samples(sample_ids: np.ndarray, path: PathLike) -> None:
+    """Raise InputError naming the file and a few repeated sample ids."""
+    if len(set(sample_ids)) != len(sample_ids):
+        dup = pd.Series(sample_ids).loc[lambda s: s.duplicated()].head(3).tolist()
+        raise InputError(f"{path}: duplicated sample ids, e.g. {dup}")
+
+
 def ingest_dataset(
     *,
     path: PathLike,
@@ -56,9 +63,7 @@ def ingest_dataset(
     """
     with timed(f"ingest {name} ({fmt}) from {path}"):
         cm = io.read_counts(path, fmt, **(read_options or {}))
-        if len(set(cm.sample_ids)) != len(cm.sample_ids):
-            dup = pd.Series(cm.sample_ids).loc[lambda s: s.duplicated()].head(3).tolist()
-            raise InputError(f"{path}: duplicated sample ids, e.g. {dup}")
+        _require_unique_samples(cm.sample_ids, path)
         total, detected = qc.sample_stats(cm.counts)
         genes = (annotation.read_gene_table(gene_table) if gene_table
                  else annotation.gene_table_from_source(cm, source=str(path)))
@@ -322,9 +327,7 @@ def plan_stream(
     """
     n_genes, n_samples, width = stream.archs4_shape(path)
     cm = io.read_archs4(path, sample_range=(0, 0), progress=False)
-    if len(set(cm.sample_ids)) != len(cm.sample_ids):
-        dup = pd.Series(cm.sample_ids).loc[lambda s: s.duplicated()].head(3).tolist()
-        raise InputError(f"{path}: duplicated sample ids, e.g. {dup}")
+    _require_unique_samples(cm.sample_ids, path)
     genes = (annotation.read_gene_table(gene_table) if gene_table
              else annotation.gene_table_from_source(cm, source=str(path)))
     report = annotation.matching_report(cm.gene_ids, annotation.map_gene_ids(cm.gene_ids, genes))
@@ -444,6 +447,12 @@ def merge_stream(
     return stats
 
 
+def _kept_genes(path: PathLike) -> pd.DataFrame:
+    """The kept rows of a genes.tsv (:func:`normalize_counts`, :func:`merge_stream`), in file order."""
+    g = pd.read_csv(path, sep="\t", dtype={"symbol": str}, keep_default_na=False)
+    return g[g["kept"].astype(str) == "True"].reset_index(drop=True)
+
+
 def stream_vocab(*, genes: Sequence[PathLike], species_names: Sequence[str], out_vocab: PathLike) -> int:
     """The vocabulary of the streaming path: kept genes of each species' genes.tsv, in order.
 
@@ -452,9 +461,7 @@ def stream_vocab(*, genes: Sequence[PathLike], species_names: Sequence[str], out
     """
     parts = []
     for path, sp in zip(genes, species_names, strict=True):
-        g = pd.read_csv(path, sep="\t", dtype={"symbol": str}, keep_default_na=False)
-        g = g[g["kept"].astype(str) == "True"]
-        parts.append(g[["ensembl_id", "symbol", "biotype"]].assign(species=sp))
+        parts.append(_kept_genes(path)[["ensembl_id", "symbol", "biotype"]].assign(species=sp))
     vocab = tokenize.build_vocab(pd.concat(parts, ignore_index=True))
     tokenize.write_vocab(vocab, out_vocab)
     return len(vocab)
@@ -486,8 +493,7 @@ def bin_stream_shard(
         shard's samples from its QC table.
     """
     p, start, stop = _plan_shard(plan, shard)
-    g = pd.read_csv(genes, sep="\t", dtype={"symbol": str}, keep_default_na=False)
-    kept = g[g["kept"].astype(str) == "True"]
+    kept = _kept_genes(genes)
     ref = load_bin_reference(reference)
     if kept["ensembl_id"].tolist() != list(ref.gene_ids):
         raise InputError(f"{reference}: its genes differ from the kept genes of {genes}; rerun merge_stream")
