@@ -22,6 +22,44 @@ def test_tokenize_order_ties_truncation_and_padding():
     assert genes.dtype == np.uint16 and expr.dtype == np.uint8
 
 
+def _tokenize_one_by_one(scores, eligible, log_values, token_ids, length):
+    """The definition, sample by sample: eligible genes by score descending, ties by token id (lexsort);
+    expression bins from the stable rank of their log values."""
+    n_genes, n_samples = scores.shape
+    genes = np.zeros((n_samples, length), dtype=np.int64)
+    expr = np.zeros((n_samples, length), dtype=np.int64)
+    for j in range(n_samples):
+        idx = np.flatnonzero(eligible[:, j])
+        sel = idx[np.lexsort((token_ids[idx], -scores[idx, j].astype(float)))][:length]
+        genes[j, :sel.size] = token_ids[sel]
+        rank = np.empty(sel.size, dtype=np.int64)
+        rank[np.argsort(log_values[sel, j], kind="stable")] = np.arange(sel.size)
+        expr[j, :sel.size] = rank * 100 // max(sel.size, 1) + 1
+    return genes, expr
+
+
+def test_tokenize_blocks_match_the_sample_by_sample_definition():
+    """The block-sorted tokenizer against the definition on random cases with many ties: bins (uint16, the
+    radix-sort path), float scores with an arbitrary eligible mask, token ids in any order, odd block sizes."""
+    rng = np.random.default_rng(1)
+    for trial in range(24):
+        n_genes, n_samples, length = int(rng.integers(1, 60)), int(rng.integers(1, 40)), int(rng.integers(1, 70))
+        if trial % 2 == 0:
+            scores = rng.integers(1, 6, (n_genes, n_samples)).astype(np.uint16)
+            eligible = scores > 1
+        else:
+            scores = rng.integers(0, 4, (n_genes, n_samples)).astype(np.float32)
+            eligible = rng.random((n_genes, n_samples)) < 0.7
+        log_values = rng.integers(0, 4, (n_genes, n_samples)).astype(np.float32)  # ties in expression too
+        ids = rng.permutation(np.arange(3, 3 + n_genes) * int(rng.integers(1, 3)))
+        genes, expr, n = tokenize.tokenize_samples(scores, eligible, log_values, ids, length=length,
+                                                   block_samples=int(rng.integers(1, 8)))
+        want_genes, want_expr = _tokenize_one_by_one(scores, eligible, log_values, ids, length)
+        np.testing.assert_array_equal(genes, want_genes)
+        np.testing.assert_array_equal(expr, want_expr)
+        np.testing.assert_array_equal(n, np.minimum(eligible.sum(axis=0), length))
+
+
 def test_vocab_special_tokens_and_species_prefix():
     genes = pd.DataFrame({"ensembl_id": ["ENSG1", "ENSMUSG1"], "symbol": ["A", "a"],
                           "biotype": ["protein_coding"] * 2, "species": ["human", "mouse"]})
