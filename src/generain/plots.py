@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .utils import atomic_path  # noqa: E402
+from .utils import atomic_path
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike[str], *, fmt: str = "png", dpi: int = 120) -> None:
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, imported on first use: data-path jobs that never plot start
+    ~0.5 s faster, which adds up over hundreds of streaming shard jobs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | os.PathLike[str], *, fmt: str = "png", dpi: int = 120) -> None:
+    plt = _pyplot()
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt)
@@ -23,6 +32,7 @@ def _save(fig: plt.Figure, path: str | os.PathLike[str], *, fmt: str = "png", dp
 
 def qc_plot(qc: pd.DataFrame, path: str | os.PathLike[str], *, min_total_counts: int, min_detected_genes: int) -> None:
     """Scatter of total counts vs detected genes per sample, by series, failing samples marked."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     groups = qc["series_id"].where(qc["series_id"] != "", qc["dataset"])
     for name, sub in qc.groupby(groups):
@@ -43,6 +53,7 @@ def qc_plot(qc: pd.DataFrame, path: str | os.PathLike[str], *, min_total_counts:
 
 def loss_plot(metrics: pd.DataFrame, path: str | os.PathLike[str], *, title: str, vocab_size: int | None = None) -> None:
     """Train and validation loss per epoch; with ``vocab_size``, the loss of a uniform guess, ln(V)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     if vocab_size:
         ax.axhline(np.log(vocab_size), color="grey", ls="--", lw=1, label=f"uniform guess, ln({vocab_size})")
@@ -58,6 +69,7 @@ def loss_plot(metrics: pd.DataFrame, path: str | os.PathLike[str], *, title: str
 
 def auc_plot(auc: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
     """Box plot of cross-validated ROC AUC per property source; 0.5 = chance."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     sources = sorted(auc["source"].unique())
     data = [auc.loc[auc["source"] == s, "auc"].to_numpy() for s in sources]
@@ -75,6 +87,7 @@ def rank_plot(ranks: dict[str, pd.DataFrame], path: str | os.PathLike[str], *, t
     Two panels, held-out pairs and all pairs; one line per setting (``ranks``
     maps a name to a table with split and rank); shuffled nulls dashed.
     """
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     bases = list(dict.fromkeys(n.removesuffix("_shuffled") for n in ranks))
@@ -101,6 +114,7 @@ def embedding_comparison_plot(aucs: dict[str, pd.DataFrame], path: str | os.Path
     ``aucs`` maps embedding name -> AUC table (source, term_id, auc); NaN AUCs
     are left out. Boxes of one source sit side by side in the order of ``aucs``.
     """
+    plt = _pyplot()
     sources = sorted(set().union(*(df["source"].unique() for df in aucs.values()))) if aucs else []
     names = list(aucs)
     width = 0.8 / max(len(names), 1)
@@ -136,6 +150,7 @@ def gene_map_plot(coords: pd.DataFrame, path: str | os.PathLike[str], *, title: 
 
     The format follows the file suffix (``.png`` or ``.svg``).
     """
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5))
     for name, sub in coords.groupby("list", sort=False):
         ax.scatter(sub["x"], sub["y"], s=28, alpha=0.85, label=f"{name} (n={len(sub)})")
