@@ -258,8 +258,9 @@ def final_outputs():
 
 def shard_mem_mb(wildcards, input, attempt):
     """Memory of a shard job: the shard's counts, values, sort buffer and bins (measured peak about
-    26 bytes per gene and sample, BENCHMARKS.md; 32 asked), 1 GB of headroom, doubled on each retry."""
+    15 bytes per gene of the file and sample, BENCHMARKS.md; 20 asked), 1 GB of headroom, doubled on
+    each retry."""
     with open(input.plan) as fh:
         plan = json.load(fh)
     start, stop = plan["shards"][int(wildcards.shard)]
-    return int((1024 + plan["n_genes"] * (stop - start) * 32 / 2**20) * 2 ** (attempt - 1))
+    return int((1024 + plan["n_genes"] * (stop - start) * 20 / 2**20) * 2 ** (attempt - 1))

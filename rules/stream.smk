@@ -43,9 +43,13 @@ rule scan_shard:
     output:
         qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
         sketch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"),
+        # pass 1's log10(CP10M+1) of the vocabulary-biotype genes, read by pass 2
+        # instead of inflating the file again; deleted once the shard is binned
+        scratch=temp(os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy")),
     params:
         criteria=config["qc"],
         sketch_points=NORM["sketch_points"],
+        biotypes=NORM["biotypes"],
         matrix_fraction=NORM["matrix_fraction"],
         seed=config["seed"],
     resources:
@@ -103,9 +107,10 @@ rule stream_vocab:
 
 rule bin_shard:
     input:
-        counts=lambda wc: DATASETS[wc.dataset]["path"],
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
         qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
+        sketch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"),
+        scratch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy"),
         genes=lambda wc: normalized(DATASETS[wc.dataset].get("species", "human"), "genes.tsv"),
         reference=lambda wc: normalized(DATASETS[wc.dataset].get("species", "human"), "bin_reference.h5"),
         vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_archs4
 from generain import annotation, io, normalize, pipeline, qc, stream
+from generain.utils import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 GENES = REPO / "resources" / "annotation" / "genes.tsv"
@@ -88,16 +91,18 @@ def _stream(gen, *, shard, sketch_points, reference_points):
     tables, files = [], []
     for i, (a, b) in enumerate(bounds):
         table, sketch = stream.scan_shard(path, a, b, dataset="sim", genes=gen["genes"], criteria=qc.QCCriteria(),
-                                          sketch_points=sketch_points)
+                                          sketch_points=sketch_points, biotypes=["protein_coding", "lncRNA"])
         stream.write_sketch(sketch, out / f"sketch{i}.h5")
+        stream.write_scratch(sketch, out / f"scratch{i}.npy")
         tables.append(table)
         files.append(out / f"sketch{i}.h5")
     genes, ref = stream.merge_sketches(files, genes=gen["genes"], biotypes=["protein_coding", "lncRNA"],
                                        min_mean=0.1, deduplicate_by="symbol", reference_points=reference_points,
                                        memory_mb=1)  # 1 MB: many gene blocks
     kept = genes[genes["kept"]]
-    bins, _, samples = zip(*(stream.bin_shard(path, a, b, qc_table=t, source_rows=kept["source_row"].to_numpy(),
-                                           reference=ref) for (a, b), t in zip(bounds, tables)))
+    bins, _, samples = zip(*(stream.bin_shard(out / f"scratch{i}.npy", sketch=out / f"sketch{i}.h5", qc_table=t,
+                                           source_rows=kept["source_row"].to_numpy(), reference=ref)
+                             for i, t in enumerate(tables)))
     return len(bounds), pd.concat(tables, ignore_index=True), genes, np.concatenate(bins, axis=1), pd.concat(samples)
 
 
@@ -143,6 +148,42 @@ def test_merge_sketches_reads_genes_in_any_file_order(tmp_path):
     np.testing.assert_array_equal(ref.values, [[1, 2, 3], [0, 3, 4], [0, 5, 6]])
 
 
+def test_pass_2_refuses_a_scratch_that_does_not_match(generated, tmp_path):
+    """bin_shard reads pass 1's scratch: a scratch of another shard, or without the reference's genes, fails."""
+    path, genes_table = generated["path"], generated["genes"]
+    sk = {}
+    for i, (a, b) in enumerate([(0, 400), (400, 1000)]):
+        table, sketch = stream.scan_shard(path, a, b, dataset="sim", genes=genes_table, criteria=qc.QCCriteria(),
+                                          sketch_points=50, biotypes=["protein_coding"])
+        stream.write_sketch(sketch, tmp_path / f"s{i}.h5")
+        stream.write_scratch(sketch, tmp_path / f"x{i}.npy")
+        sk[i] = (table, sketch)
+    table0, sketch0 = sk[0]
+    lncrna = sketch0.biotypes == "lncRNA"
+    assert 0 < lncrna.sum() < lncrna.size and np.array_equal(sketch0.sketched, np.flatnonzero(~lncrna))
+    assert np.isnan(sketch0.sums[lncrna]).all() and not np.isnan(sketch0.sums[~lncrna]).any()
+    assert (sketch0.totals[lncrna] > 0).any()  # every row keeps its total count (collisions compare them)
+    with h5py.File(path) as h5:  # the scratch holds exactly cp10m_log10 of the sketched rows and passing samples
+        counts = h5["data/expression"][:, 0:400]
+    keep = table0["passed"].to_numpy()
+    rows = sketch0.source_rows[sketch0.sketched]
+    expect = normalize.cp10m_log10(counts[np.ix_(rows, np.flatnonzero(keep))],
+                                   totals=table0["total_counts"].to_numpy()[keep])
+    np.testing.assert_array_equal(np.load(tmp_path / "x0.npy"), expect)
+    ref = normalize.BinReference(np.array(["a", "b"], dtype=object), np.ones((2, 4), np.float32), 2000, 10)
+    with pytest.raises(InputError, match="rerun scan_shard for this shard"):  # shard 1's scratch, shard 0's sketch
+        stream.bin_shard(tmp_path / "x1.npy", sketch=tmp_path / "s0.h5", qc_table=table0, source_rows=rows[:2],
+                         reference=ref)
+    lnc = sketch0.source_rows[sketch0.biotypes == "lncRNA"][:2]  # not sketched: pass 1 kept protein-coding genes
+    with pytest.raises(InputError, match="lacks some of the reference's genes"):
+        stream.bin_shard(tmp_path / "x0.npy", sketch=tmp_path / "s0.h5", qc_table=table0, source_rows=lnc,
+                         reference=ref)
+    with pytest.raises(InputError, match="genes of the vocabulary biotypes .* have no sketch"):  # lncRNAs skipped
+        stream.merge_sketches([tmp_path / "s0.h5", tmp_path / "s1.h5"], genes=genes_table,
+                              biotypes=["protein_coding", "lncRNA"], min_mean=0.0, deduplicate_by="symbol",
+                              reference_points=10)
+
+
 def test_matrix_sample_mask_depends_only_on_id_and_seed():
     ids = np.array([f"GSM{i}" for i in range(4000)], dtype=object)
     mask = stream.matrix_sample_mask(ids, fraction=0.25, seed=3)
@@ -163,3 +204,14 @@ def test_matching_report_by_hand():
     assert annotation.matching_report(ids, mapped) == {
         "genes_in_source": 5, "matched": 3, "unmatched": 2, "collapsed_duplicates": 1,
         "examples_unmatched": ["FOO", "BAR"]}
+
+
+def test_plan_refuses_duplicated_sample_ids(tmp_path):
+    """The plan reads every sample id (a shard reads only its slice), so repeats anywhere in the file fail."""
+    path = write_archs4(tmp_path / "dup.h5", np.arange(12).reshape(3, 4) + 1,
+                        genes=["ENSG00000000003", "ENSG00000000005", "ENSG00000000419"],
+                        symbols=["TSPAN6", "TNMD", "DPM1"], samples=["s1", "s2", "s3", "s1"])
+    with pytest.raises(InputError, match=r"dup\.h5: duplicated sample ids, e\.g\. \['s1'\]"):
+        pipeline.plan_stream(path=path, name="dup", species_name="human", gene_table=GENES, shard_samples=2,
+                             out_plan=tmp_path / "plan.json")
+    assert not (tmp_path / "plan.json").exists()

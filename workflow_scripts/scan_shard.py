@@ -7,7 +7,7 @@ sm = snakemake  # noqa: F821
 run_step(
     sm.log[0], pipeline.scan_stream_shard,
     plan=sm.input.plan, shard=int(sm.wildcards.shard), gene_table=sm.input.gene_table or None,
-    criteria=QCCriteria(**sm.params.criteria), sketch_points=sm.params.sketch_points,
+    criteria=QCCriteria(**sm.params.criteria), sketch_points=sm.params.sketch_points, biotypes=sm.params.biotypes,
     matrix_fraction=sm.params.matrix_fraction, seed=sm.params.seed, out_qc=sm.output.qc,
-    out_sketch=sm.output.sketch,
+    out_sketch=sm.output.sketch, out_scratch=sm.output.scratch,
 )

@@ -6,11 +6,14 @@ shards (blocks of samples aligned to the file's chunk width), and two passes
 over the shards replace the in-memory matrix:
 
 pass 1, one job per shard (:func:`scan_shard`)
-    read the shard's counts, QC its samples (GeneRAIN's criteria), and for
-    the samples that pass summarise each source gene row: total counts, sum
-    of log10(CP10M+1), number of non-zero values, and a *quantile sketch* of
-    the non-zero values: the sorted values at ``sketch_points`` evenly spaced
-    ranks (all values when there are fewer).
+    read the shard's counts (inflating the file's chunks once,
+    :func:`generain.io.read_deflate_block`), QC its samples (GeneRAIN's
+    criteria), and for the samples that pass summarise each source gene row:
+    total counts and, for rows of the vocabulary biotypes, the sum of
+    log10(CP10M+1), the number of non-zero values and a *quantile sketch* of
+    the non-zero values (the sorted values at ``sketch_points`` evenly spaced
+    ranks; all values when there are fewer). Those rows' log10(CP10M+1) go
+    to a scratch file for pass 2 (:func:`write_scratch`).
 gather (:func:`merge_sketches`)
     the gene filters of the in-memory path from the merged sums (collisions
     of source rows on one Ensembl id keep the largest total count, then the
@@ -19,8 +22,9 @@ gather (:func:`merge_sketches`)
     values at ``reference_points`` evenly spaced ranks, each shard's sketch
     point weighted by the values it stands for.
 pass 2, one job per shard (:func:`bin_shard`)
-    bin the shard's passing samples against the merged reference with the
-    exact formula applied to interpolated ranks (:func:`bin_against_reference`).
+    bin the scratch values of the shard's passing samples against the merged
+    reference with the exact formula applied to interpolated ranks
+    (:func:`bin_against_reference`).
 
 With sketches at least as large as every gene's non-zero count the result is
 the exact Binning-By-Gene of :func:`generain.normalize.bin_by_gene` (up to
@@ -113,21 +117,16 @@ def sketch_nonzero(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return out, nnz
     srt = np.sort(values, axis=1)  # zeros first
-    first = n - nnz  # column of the smallest non-zero value
-    small = nnz <= k
     cols = np.arange(k)
-    for rows, take in ((np.flatnonzero(small), None), (np.flatnonzero(~small), True)):
-        if rows.size == 0:
-            continue
-        if take is None:
-            idx = first[rows, None] + cols[None, :]
-            valid = cols[None, :] < nnz[rows, None]
-            vals = np.take_along_axis(srt[rows], np.minimum(idx, n - 1), axis=1)
-            out[rows] = np.where(valid, vals, np.nan)
-        else:
-            frac = np.linspace(0.0, 1.0, k)
-            idx = first[rows, None] + np.rint(frac[None, :] * (nnz[rows, None] - 1)).astype(np.int64)
-            out[rows] = np.take_along_axis(srt[rows], idx, axis=1)
+    frac = np.linspace(0.0, 1.0, k)
+    step = max(1, (1 << 18) // k)  # rows per block: ~2 MB index arrays
+    for a in range(0, n_genes, step):
+        nz = nnz[a:a + step, None]
+        small = nz <= k  # all non-zero values, in order, then NaN
+        idx = np.where(small, cols[None, :], np.rint(frac[None, :] * (nz - 1)).astype(np.int64))
+        idx += n - nz  # column of the smallest non-zero value
+        vals = np.take_along_axis(srt[a:a + step], np.minimum(idx, n - 1), axis=1)
+        out[a:a + step] = np.where(~small | (cols[None, :] < nz), vals, np.nan)
     return out, nnz
 
 
@@ -210,18 +209,26 @@ def bin_against_reference(values: np.ndarray, reference: np.ndarray, *, n_bins: 
     np.ndarray
         uint16, shape (n_genes, n_samples).
     """
-    out = np.ones(values.shape, dtype=np.uint16)
-    for g in range(values.shape[0]):
-        ref = reference[g][reference[g] > 0]
-        v = values[g]
-        nz = v > 0
-        if not nz.any():
-            continue
-        if ref.size <= 1:
-            out[g, nz] = 2
-            continue
-        rho = np.interp(v[nz], ref, np.linspace(0.0, 1.0, ref.size))
-        out[g, nz] = np.minimum(np.floor(rho * (n_bins - 1) + 1e-9).astype(np.int64) + 2, n_bins)
+    n_genes, n_samples = values.shape
+    k = reference.shape[1]
+    m = np.count_nonzero(reference > 0, axis=1)  # rows ascending: the m non-zero points are the last m
+    out = np.empty(values.shape, dtype=np.uint16)
+    fp: dict[int, np.ndarray] = {}
+    block = max(1, (1 << 22) // max(1, n_samples))  # ~32 MB of float64 ranks at a time
+    rho = np.empty((block, n_samples), dtype=np.float64)
+    for a in range(0, n_genes, block):
+        b = min(a + block, n_genes)
+        for g in range(a, b):
+            mg = int(m[g])
+            if mg <= 1:
+                rho[g - a] = 0.0  # one reference value: every non-zero value gets bin 2
+                continue
+            if mg not in fp:
+                fp[mg] = np.linspace(0.0, 1.0, mg)
+            rho[g - a] = np.interp(values[g], reference[g, k - mg:], fp[mg])
+        r = rho[:b - a]
+        out[a:b] = np.minimum(np.floor(r * (n_bins - 1) + 1e-9) + 2, n_bins)
+    out[values <= 0] = 1
     return out
 
 
@@ -242,12 +249,22 @@ class ShardSketch:
     totals : np.ndarray
         float64 (n_rows,): counts summed over the shard's passing samples.
     sums : np.ndarray
-        float64 (n_rows,): log10(CP10M+1) summed over passing samples.
+        float64 (n_rows,): log10(CP10M+1) summed over passing samples (NaN
+        for rows not sketched).
     nnz : np.ndarray
-        int64 (n_rows,): passing samples with a non-zero count.
+        int64 (n_rows,): passing samples with a non-zero count (0 for rows
+        not sketched).
     points : np.ndarray
-        float32 (n_rows, k): :func:`sketch_nonzero` of the passing samples.
+        float32 (n_sketched, k): :func:`sketch_nonzero` of the passing
+        samples, for the rows ``sketched``.
     n_passing : int
+    sketched : np.ndarray
+        int64 (n_sketched,), ascending: the rows (positions in ``gene_ids``)
+        with sketches, those of the vocabulary biotypes (default all rows).
+    values : np.ndarray
+        float32 (n_sketched, n_passing): the sketched rows' log10(CP10M+1)
+        of the passing samples, kept for pass 2 (:func:`write_scratch`); not
+        part of the sketch file.
     """
 
     gene_ids: np.ndarray
@@ -262,6 +279,12 @@ class ShardSketch:
     matrix_counts: np.ndarray | None = None
     matrix_samples: pd.DataFrame | None = None
     dataset: str = ""
+    sketched: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.sketched is None:
+            self.sketched = np.arange(len(self.gene_ids), dtype=np.int64)
 
 
 def matrix_sample_mask(sample_ids: np.ndarray, *, fraction: float, seed: int) -> np.ndarray:
@@ -308,6 +331,7 @@ def scan_shard(
     genes: pd.DataFrame | None,
     criteria: qc.QCCriteria,
     sketch_points: int,
+    biotypes: list[str] | None = None,
     matrix_fraction: float = 0.0,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, ShardSketch]:
@@ -328,6 +352,11 @@ def scan_shard(
         GeneRAIN's sample QC.
     sketch_points : int
         Quantile-sketch points per gene.
+    biotypes : list of str, optional
+        Sketch (and keep values for pass 2) only rows of these biotypes, the
+        vocabulary biotypes: no other gene can become a token. Every matched
+        row still gets its total count (source-row collisions compare them).
+        Default: every row.
     matrix_fraction, seed
         Passing samples selected by :func:`matrix_sample_mask` keep their
         counts (every matched gene row) in the sketch, for the subsampled
@@ -337,7 +366,8 @@ def scan_shard(
     -------
     (pandas.DataFrame, ShardSketch)
         The QC table of the shard's samples (columns of
-        :data:`generain.qc.QC_COLUMNS`) and the sketch of its passing samples.
+        :data:`generain.qc.QC_COLUMNS`) and the sketch of its passing samples
+        (with ``values`` for :func:`write_scratch`).
 
     Raises
     ------
@@ -354,33 +384,46 @@ def scan_shard(
                                 series_id=series, total_counts=total, detected_genes=detected,
                                 singlecell_probability=scp, criteria=criteria)
     rows, ids = _matched_rows(cm.gene_ids, genes, path)
-    keep = table["passed"].to_numpy()
-    counts = cm.counts[np.ix_(rows, np.flatnonzero(keep))]
-    values = normalize.cp10m_log10(counts, totals=total[keep]) if keep.any() else np.zeros(counts.shape, np.float32)
-    points, nnz = sketch_nonzero(values, sketch_points)
-    sums = values.sum(axis=1, dtype=np.float64)
-    del values
-    pick = keep & matrix_sample_mask(cm.sample_ids, fraction=matrix_fraction, seed=seed)
     annot = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
-    sketch = ShardSketch(gene_ids=ids, source_rows=rows.astype(np.int64),
-                         totals=counts.sum(axis=1, dtype=np.float64), sums=sums,
+    row_biotypes = annot.loc[ids, "biotype"].to_numpy(dtype=object)
+    sketched = (np.arange(rows.size, dtype=np.int64) if biotypes is None
+                else np.flatnonzero(np.isin(row_biotypes, list(biotypes))).astype(np.int64))
+    keep = table["passed"].to_numpy()
+    totals = np.add.reduce(cm.counts, axis=1, dtype=np.int64, where=keep[None, :])[rows].astype(np.float64)
+    if keep.any():
+        sel = cm.counts[rows[sketched]]
+        values = normalize.cp10m_log10(sel if keep.all() else sel[:, keep], totals=total[keep])
+        del sel
+    else:
+        values = np.zeros((sketched.size, 0), np.float32)
+    points, nnz_sk = sketch_nonzero(values, sketch_points)
+    sums = np.full(rows.size, np.nan)
+    sums[sketched] = values.sum(axis=1, dtype=np.float64)
+    nnz = np.zeros(rows.size, dtype=np.int64)
+    nnz[sketched] = nnz_sk
+    pick = keep & matrix_sample_mask(cm.sample_ids, fraction=matrix_fraction, seed=seed)
+    sketch = ShardSketch(gene_ids=ids, source_rows=rows.astype(np.int64), totals=totals, sums=sums,
                          nnz=nnz, points=points, n_passing=int(keep.sum()),
                          symbols=annot.loc[ids, "symbol"].fillna("").to_numpy(dtype=object),
-                         biotypes=annot.loc[ids, "biotype"].to_numpy(dtype=object),
+                         biotypes=row_biotypes,
                          matrix_counts=cm.counts[np.ix_(rows, np.flatnonzero(pick))],
                          matrix_samples=table.loc[pick, ["sample_id", "series_id", "total_counts"]].reset_index(drop=True),
-                         dataset=dataset)
+                         dataset=dataset, sketched=sketched, values=values)
     return table, sketch
 
 
 def write_sketch(sketch: ShardSketch, path: PathLike) -> None:
-    """Write a :class:`ShardSketch` to HDF5 atomically (points gzip, chunked by gene rows)."""
+    """Write a :class:`ShardSketch` to HDF5 atomically (points uncompressed, chunked by gene rows).
+
+    The points are not compressed: gzip took ~4 s per 2,000-sample shard and
+    saved a third of the size (BENCHMARKS.md, "ARCHS4 scale").
+    """
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("gene_ids", data=sketch.gene_ids.astype(object), dtype=h5py.string_dtype())
-        for name in ("source_rows", "totals", "sums", "nnz"):
+        for name in ("source_rows", "totals", "sums", "nnz", "sketched"):
             h5.create_dataset(name, data=getattr(sketch, name))
-        rows = max(1, min(len(sketch.gene_ids), (1 << 20) // max(1, 4 * sketch.points.shape[1])))  # ~1 MB chunks
-        h5.create_dataset("points", data=sketch.points, compression="gzip", compression_opts=1,
+        rows = max(1, min(len(sketch.sketched), (1 << 20) // max(1, 4 * sketch.points.shape[1])))  # ~1 MB chunks
+        h5.create_dataset("points", data=sketch.points,
                           chunks=(rows, sketch.points.shape[1]) if sketch.points.size else None)
         h5.attrs["n_passing"] = sketch.n_passing
         h5.attrs["dataset"] = sketch.dataset
@@ -394,6 +437,20 @@ def write_sketch(sketch: ShardSketch, path: PathLike) -> None:
                 g.create_dataset(c, data=sketch.matrix_samples[c].astype(str).to_numpy(dtype=object),
                                  dtype=h5py.string_dtype())
             g.create_dataset("total_counts", data=sketch.matrix_samples["total_counts"].to_numpy(dtype=np.float64))
+
+
+def write_scratch(sketch: ShardSketch, path: PathLike) -> None:
+    """Write pass 1's values of the sketched rows for pass 2, atomically.
+
+    ``path`` is a ``.npy`` file: float32 (n_sketched, n_passing), the
+    log10(CP10M+1) of the rows ``sketch.sketched`` (in that order) for the
+    shard's passing samples. Pass 2 reads it instead of inflating the ARCHS4
+    file a second time (:func:`bin_shard`).
+    """
+    if sketch.values is None:
+        raise ValueError("the sketch carries no values (scan_shard keeps them)")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(sketch.values, dtype=np.float32))
 
 
 def read_sketch_matrix(path: PathLike, rows: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
@@ -425,12 +482,15 @@ def read_sketch_matrix(path: PathLike, rows: np.ndarray) -> tuple[np.ndarray, pd
     return counts, samples
 
 
-def _read_meta(path: PathLike) -> dict[str, np.ndarray]:
+def _read_meta(path: PathLike, *, strings: bool = True) -> dict[str, np.ndarray]:
+    """A sketch file's per-row arrays; ``strings=False`` skips the gene ids, symbols and biotypes."""
     with h5py.File(path, "r") as h5:
         out = {name: h5[name][()] for name in ("source_rows", "totals", "sums", "nnz")}
-        out["gene_ids"] = decode_strings(h5["gene_ids"][()])
-        for name in ("symbols", "biotypes"):
-            out[name] = decode_strings(h5[name][()]) if name in h5 else None
+        if strings:
+            out["gene_ids"] = decode_strings(h5["gene_ids"][()])
+            for name in ("symbols", "biotypes"):
+                out[name] = decode_strings(h5[name][()]) if name in h5 else None
+        out["sketched"] = h5["sketched"][()] if "sketched" in h5 else np.arange(len(out["totals"]), dtype=np.int64)
         out["n_passing"] = int(h5.attrs["n_passing"])
         out["k"] = int(h5["points"].shape[1])
     return out
@@ -485,33 +545,48 @@ def merge_sketches(
     InputError
         Shards that disagree on the source genes, no passing sample, or no gene left.
     """
-    metas = [_read_meta(p) for p in sketches]
-    rows0 = metas[0]["source_rows"]
-    for p, m in zip(sketches, metas):
-        if not np.array_equal(m["source_rows"], rows0) or m["k"] != metas[0]["k"]:
+    # one shard at a time, keeping running sums and the sketched rows' non-zero counts: memory grows by
+    # 4 bytes per sketched gene and shard, not with each shard's metadata
+    first = _read_meta(sketches[0])
+    rows0, sketched, k_sketch = first["source_rows"], first["sketched"], first["k"]
+    totals = np.zeros(rows0.size)
+    sums = np.zeros(rows0.size)
+    nnz = np.zeros((len(sketches), sketched.size), dtype=np.int32)  # per shard, sketched rows
+    n_passing = 0
+    for i, p in enumerate(sketches):
+        m = first if i == 0 else _read_meta(p, strings=False)
+        if (not np.array_equal(m["source_rows"], rows0) or m["k"] != k_sketch
+                or not np.array_equal(m["sketched"], sketched)):
             raise InputError(f"{p}: its genes or sketch size differ from {sketches[0]}'s; all shards of a "
                              "species must come from files with the same genes")
-    n_passing = sum(m["n_passing"] for m in metas)
+        totals += m["totals"]
+        sums += m["sums"]
+        nnz[i] = m["nnz"][sketched]
+        n_passing += m["n_passing"]
     if n_passing == 0:
         raise InputError(f"no sample passes QC in any of {len(sketches)} shards")
-    ids = metas[0]["gene_ids"]
-    totals = np.sum([m["totals"] for m in metas], axis=0)
-    means = np.sum([m["sums"] for m in metas], axis=0) / n_passing
-    nnz = np.stack([m["nnz"] for m in metas])
+    ids = first["gene_ids"]
+    means = sums / n_passing
     rows = annotation.largest_per_id(ids, totals)  # source rows colliding on one Ensembl id
     if genes is not None:
         table = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
         symbols = table.loc[ids[rows], "symbol"].to_numpy(dtype=object)
         gene_biotypes = table.loc[ids[rows], "biotype"].to_numpy(dtype=object)
-    elif metas[0]["symbols"] is not None and metas[0]["biotypes"] is not None:
-        symbols, gene_biotypes = metas[0]["symbols"][rows], metas[0]["biotypes"][rows]
+    elif first["symbols"] is not None and first["biotypes"] is not None:
+        symbols, gene_biotypes = first["symbols"][rows], first["biotypes"][rows]
     else:
         raise InputError(f"{sketches[0]}: the sketch carries no gene annotation; pass a gene table")
-    out = pd.DataFrame({"ensembl_id": ids[rows], "source_row": metas[0]["source_rows"][rows],
+    out = pd.DataFrame({"ensembl_id": ids[rows], "source_row": rows0[rows],
                         "symbol": symbols, "biotype": gene_biotypes, "mean": means[rows]})
     out = out.sort_values("ensembl_id", kind="stable")
     rows = rows[out.index.to_numpy()]
     out = out.reset_index(drop=True)
+    allowed = rows[out["biotype"].isin(list(biotypes)).to_numpy()]
+    unsketched = ~np.isin(allowed, sketched)
+    if unsketched.any():
+        raise InputError(f"{sketches[0]}: {int(unsketched.sum())} genes of the vocabulary biotypes (e.g. "
+                         f"{ids[allowed[unsketched][0]]}) have no sketch: pass 1 sketched other biotypes; "
+                         "rerun scan_shard with these biotypes")
     reason = normalize.gene_filter_reasons(out, biotypes=biotypes, min_mean=min_mean, deduplicate_by=deduplicate_by)
     kept = reason == ""
     out["kept"] = kept
@@ -519,13 +594,13 @@ def merge_sketches(
     if not kept.any():
         raise InputError(f"no gene passes the normalization filters ({pd.Series(reason).value_counts().to_dict()})")
     kept_rows = rows[kept]  # positions in the sketch files
-    k_sketch = metas[0]["k"]
+    pos = np.searchsorted(sketched, kept_rows)  # their rows among the sketched rows
     block = max(1, int(memory_mb * 2**20 // (len(sketches) * k_sketch * 40)))  # ~40 bytes per point in merge_quantiles
     ref = np.zeros((kept_rows.size, reference_points), dtype=np.float32)
     handles = [h5py.File(p, "r") for p in sketches]
     try:
         for b in range(0, kept_rows.size, block):
-            sel = kept_rows[b:b + block]
+            sel = pos[b:b + block]
             asc = np.sort(sel)  # h5py reads rows in increasing order; the genes are in Ensembl-id order
             pts = np.stack([h["points"][asc] for h in handles])[:, np.searchsorted(asc, sel)]
             ref[b:b + sel.size] = merge_quantiles(pts, nnz[:, sel], reference_points)
@@ -542,24 +617,26 @@ def merge_sketches(
 # ---------------------------------------------------------------------------
 
 def bin_shard(
-    path: PathLike,
-    start: int,
-    stop: int,
+    scratch: PathLike,
     *,
+    sketch: PathLike,
     qc_table: pd.DataFrame,
     source_rows: np.ndarray,
     reference: normalize.BinReference,
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Pass 2 on samples [start, stop): bins of the passing samples against the merged reference.
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Pass 2 on one shard: bins of its passing samples against the merged reference.
+
+    Reads pass 1's values (:func:`write_scratch`), not the ARCHS4 file, so
+    the file is inflated once.
 
     Parameters
     ----------
-    path : path-like
-        The ARCHS4 file.
-    start, stop : int
-        The shard's sample range.
+    scratch : path-like
+        The shard's :func:`write_scratch` file.
+    sketch : path-like
+        The shard's :func:`write_sketch` file (which source rows the scratch holds).
     qc_table : pandas.DataFrame
-        Pass 1's QC table of this shard (sample_id, passed, total_counts, series_id).
+        Pass 1's QC table of this shard (sample_id, passed, series_id).
     source_rows : np.ndarray
         int64 (n_kept_genes,): the file row of each reference gene
         (``source_row`` of the kept genes from :func:`merge_sketches`).
@@ -576,16 +653,23 @@ def bin_shard(
     Raises
     ------
     InputError
-        If the shard's samples differ from the QC table's.
+        If the scratch does not match the sketch or the QC table, or lacks a
+        reference gene.
     """
-    cm = read_archs4(path, sample_range=(start, stop), progress=False)
-    if not np.array_equal(cm.sample_ids.astype(str), qc_table["sample_id"].to_numpy().astype(str)):
-        raise InputError(f"{path}: samples {start}..{stop} differ from the pass-1 QC table of this shard")
+    with h5py.File(sketch, "r") as h5:
+        held = h5["source_rows"][()][h5["sketched"][()]]
+    arr = np.load(scratch, mmap_mode="r")
     keep = qc_table["passed"].to_numpy()
-    counts = cm.counts[np.ix_(np.asarray(source_rows, dtype=np.int64), np.flatnonzero(keep))]
-    del cm
-    values = normalize.cp10m_log10(counts, totals=qc_table["total_counts"].to_numpy()[keep])
-    del counts
+    if arr.shape != (held.size, int(keep.sum())):
+        raise InputError(f"{scratch}: shape {arr.shape}, but {sketch} sketches {held.size} genes and the QC table "
+                         f"passes {int(keep.sum())} samples; rerun scan_shard for this shard")
+    order = np.argsort(held, kind="stable")
+    at = order[np.minimum(np.searchsorted(held[order], source_rows), max(held.size - 1, 0))] if held.size else None
+    if at is None or not np.array_equal(held[at], source_rows):
+        raise InputError(f"{scratch}: lacks some of the reference's genes; rerun scan_shard with the same biotypes")
+    asc = np.argsort(at, kind="stable")  # read the rows in file order, then put them in the reference's order
+    values = np.empty((at.size, arr.shape[1]), dtype=np.float32)
+    values[asc] = arr[at[asc]]
     bins = bin_against_reference(values, reference.values, n_bins=reference.n_bins)
     samples = qc_table.loc[keep, ["sample_id", "series_id"]].reset_index(drop=True)
     return bins, values, samples

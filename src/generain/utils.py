@@ -133,3 +133,22 @@ def strip_version(ensembl_id: str) -> str:
     # ENSG00000002586.20_PAR_Y -> ENSG00000002586_PAR_Y
     _, _, rest = tail.partition("_")
     return f"{head}_{rest}" if rest else head
+
+
+def avoid_huge_page_stalls() -> None:
+    """Stop NumPy from asking for transparent huge pages (``madvise``) for new arrays in this process.
+
+    Where the kernel defragments memory for ``madvise`` regions (THP
+    ``defrag: madvise``, as on this project's VMs), the first touch of a
+    fresh 0.5 GB array in a new process stalls on memory compaction: 1.2-1.6 s
+    against 0.27 s with 4 KB pages (BENCHMARKS.md, "ARCHS4 scale"). Streaming
+    shard jobs are short-lived processes that allocate a few such arrays, so
+    they turn it off; the effect is that of ``NUMPY_MADVISE_HUGEPAGE=0``,
+    which only works when set before NumPy is imported. A NumPy without the
+    switch is left as it is.
+    """
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # pragma: no cover - NumPy < 2 or a build without it
+        return
+    _set_madvise_hugepage(False)
