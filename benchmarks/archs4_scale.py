@@ -7,16 +7,18 @@ the 60,616 genes of the bundled GENCODE table plus unmatched ids, chunks
 new sample ids) into files of each requested size. On each file it runs the
 streaming path's jobs one after the other, each in its own process, as the
 workflow's Snakemake jobs do: plan, scan_shard (pass 1: read, QC, CP10M,
-sketch) per shard, merge_stream, stream_vocab, bin_shard (pass 2: read, bins,
-tokens) per shard. Reported per job kind: wall seconds and peak RSS (from
-``os.wait4``). Next to it, in the same run: a plain h5py read of the same
-aligned 2,000-sample blocks (``ds[:, a:b]``, the decompression limit) and
-archs4py's ``data.index`` on a few samples (run with ``--archs4py-python``,
-an interpreter where archs4py is installed; it reads sample by sample with a
-pool of 16 processes).
+sketch, scratch) per shard, merge_stream, stream_vocab, bin_shard (pass 2:
+scratch, bins, tokens) per shard. Reported per job kind: wall seconds and
+peak memory (each job's VmHWM). Next to it, in the same run: a plain h5py
+read of the same aligned 2,000-sample blocks (``ds[:, a:b]``, the
+decompression limit), our chunk-level reader on the same blocks
+(:func:`generain.io.read_deflate_block`) and archs4py's ``data.index`` on a
+few samples (run with ``--archs4py-python``, an interpreter where archs4py is
+installed; it reads sample by sample with a pool of 16 processes).
+``--profile`` adds a cProfile of shard 0's two passes, in-process.
 
     python benchmarks/archs4_scale.py --samples 4000,16000 --workdir /tmp/a4s \
-        --archs4py-python /tmp/a4venv/bin/python
+        --archs4py-python /tmp/a4venv/bin/python --profile
 """
 from __future__ import annotations
 
@@ -103,8 +105,9 @@ def stream_jobs(path: Path, work: Path, shard: int) -> dict[str, list[tuple[floa
     for k in range(n):
         jobs["scan_shard"].append(run_job(pre + (
             f"pipeline.scan_stream_shard(plan={str(plan)!r}, shard={k}, gene_table={str(GENES)!r}, "
-            f"criteria=qc.QCCriteria(), sketch_points=1000, matrix_fraction=0.01, seed=0, "
-            f"out_qc={str(work / f'qc{k}.parquet')!r}, out_sketch={str(work / f'sketch{k}.h5')!r})")))
+            f"criteria=qc.QCCriteria(), sketch_points=1000, biotypes=['protein_coding', 'lncRNA'], "
+            f"matrix_fraction=0.01, seed=0, out_qc={str(work / f'qc{k}.parquet')!r}, "
+            f"out_sketch={str(work / f'sketch{k}.h5')!r}, out_scratch={str(work / f'scratch{k}.npy')!r})")))
     sketches = [str(work / f"sketch{k}.h5") for k in range(n)]
     jobs["merge_stream"].append(run_job(pre + (
         f"pipeline.merge_stream(sketches={sketches!r}, biotypes=['protein_coding', 'lncRNA'], min_mean=0.1, "
@@ -117,10 +120,35 @@ def stream_jobs(path: Path, work: Path, shard: int) -> dict[str, list[tuple[floa
     for k in range(n):
         jobs["bin_shard"].append(run_job(pre + (
             f"pipeline.bin_stream_shard(plan={str(plan)!r}, shard={k}, qc_table={str(work / f'qc{k}.parquet')!r}, "
+            f"sketch={str(work / f'sketch{k}.h5')!r}, scratch={str(work / f'scratch{k}.npy')!r}, "
             f"genes={str(work / 'genes.tsv')!r}, reference={str(work / 'ref.h5')!r}, "
             f"vocab={str(work / 'vocab.tsv')!r}, species_name='human', length=2048, "
             f"out_tokens={str(work / f'tokens{k}')!r})")))
     return jobs
+
+
+def profile_shard(work: Path, top: int = 12) -> None:
+    """cProfile of pass 1 and pass 2 of shard 0 in this process (after the timed run, page cache warm)."""
+    import cProfile
+    import pstats
+
+    from generain import pipeline, qc
+
+    calls = {
+        "scan_shard": lambda: pipeline.scan_stream_shard(
+            plan=work / "plan.json", shard=0, gene_table=GENES, criteria=qc.QCCriteria(), sketch_points=1000,
+            biotypes=["protein_coding", "lncRNA"], matrix_fraction=0.01, seed=0, out_qc=work / "p_qc.parquet",
+            out_sketch=work / "p_sketch.h5", out_scratch=work / "p_scratch.npy"),
+        "bin_shard": lambda: pipeline.bin_stream_shard(
+            plan=work / "plan.json", shard=0, qc_table=work / "p_qc.parquet", sketch=work / "p_sketch.h5",
+            scratch=work / "p_scratch.npy", genes=work / "genes.tsv", reference=work / "ref.h5",
+            vocab=work / "vocab.tsv", species_name="human", length=2048, out_tokens=work / "p_tokens"),
+    }
+    for name, call in calls.items():
+        prof = cProfile.Profile()
+        prof.runcall(call)
+        print(f"\nprofile of {name}, shard 0 (top {top} by own time):")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
 
 
 def plain_read(path: Path) -> float:
@@ -129,6 +157,20 @@ def plain_read(path: Path) -> float:
         t = time.perf_counter()
         for a in range(0, ds.shape[1], BLOCK):
             ds[:, a:a + BLOCK]
+        return time.perf_counter() - t
+
+
+def chunk_read(path: Path) -> float:
+    """Our reader on the same blocks: ``generain.io.read_deflate_block`` (stored chunks inflated with ISA-L)."""
+    from generain import io
+
+    with h5py.File(path, "r") as h5:
+        ds = h5["data/expression"]
+        out = np.empty((ds.shape[0], BLOCK), dtype=ds.dtype)
+        out[:] = 0  # touch the pages first, as the h5py read reuses its freed blocks
+        t = time.perf_counter()
+        for a in range(0, ds.shape[1], BLOCK):
+            io.read_deflate_block(ds, a, a + BLOCK, out)
         return time.perf_counter() - t
 
 
@@ -148,6 +190,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/archs4_scale"))
     ap.add_argument("--archs4py-python", default=None, help="interpreter with archs4py installed")
     ap.add_argument("--archs4py-samples", type=int, default=24)
+    ap.add_argument("--profile", action="store_true", help="also profile shard 0's two passes in-process")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     base = args.workdir / f"base_{args.genes}.h5"
@@ -157,24 +200,28 @@ def main() -> None:
         print(f"generated {base} ({base.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.0f} s")
     cores = os.cpu_count()
     rows = {}
+    chunk_rates = {}
     for n in map(int, args.samples.split(",")):
         path = args.workdir / f"archs4_{args.genes}_{n}.h5"
         if not path.exists():
             tile(base, path, n)
         t_read = plain_read(path)
+        t_chunk = chunk_read(path)
         jobs = stream_jobs(path, args.workdir / f"run_{n}", args.shard)
         rows[n] = (t_read, jobs, path)
+        chunk_rates[n] = n / t_chunk
     print(f"\nmachine: {cores} cores; file: {args.genes} genes, chunks (1, {BLOCK}), gzip; shards of {args.shard}")
     print("\n| samples | job | jobs | wall s (sum) | peak RSS MiB (max) |")
     print("|---|---|---|---|---|")
     for n, (_, jobs, _) in rows.items():
         for kind, runs in jobs.items():
             print(f"| {n:,} | {kind} | {len(runs)} | {sum(w for w, _ in runs):.1f} | {max(m for _, m in runs):.0f} |")
-    print("\n| samples | ours end to end, samples/s per core | plain h5py read, samples/s | ours / plain |")
-    print("|---|---|---|---|")
+    print("\n| samples | ours end to end, samples/s per core | plain h5py read, samples/s | ours / plain "
+          "| our chunk-level read (io.read_deflate_block), samples/s |")
+    print("|---|---|---|---|---|")
     for n, (t_read, jobs, _) in rows.items():
         total = sum(w for runs in jobs.values() for w, _ in runs)
-        print(f"| {n:,} | {n / total:.1f} | {n / t_read:.1f} | {t_read / total:.1%} |")
+        print(f"| {n:,} | {n / total:.1f} | {n / t_read:.1f} | {t_read / total:.1%} | {chunk_rates[n]:.1f} |")
     n_big = max(rows)
     t_read, jobs, path = rows[n_big]
     per_shard = sum(w for k in ("scan_shard", "bin_shard") for w, _ in jobs[k]) / len(jobs["scan_shard"])
@@ -189,6 +236,8 @@ def main() -> None:
         a = max(m for _, m in rows[small][1][kind])
         b = max(m for _, m in rows[big][1][kind])
         print(f"  {kind}: {a:.0f} -> {b:.0f} MiB ({b / a - 1:+.1%})")
+    if args.profile:
+        profile_shard(args.workdir / f"run_{n_big}")
     if args.archs4py_python:
         t = archs4py_index(args.archs4py_python, path, args.archs4py_samples)
         print(f"\narchs4py data.index, {args.archs4py_samples} samples (pool of 16 processes on {cores} cores): "

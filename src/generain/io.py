@@ -139,7 +139,7 @@ def read_deflate_block(ds: h5py.Dataset, first: int, last: int, out: np.ndarray)
 
     Reads each chunk's stored bytes (``read_direct_chunk``) and inflates them
     with ISA-L (``isal.isal_zlib``, same output as zlib), skipping HDF5's
-    filter pipeline: on ARCHS4's (1, 2000) chunks this is ~2.5x faster than
+    filter pipeline: on ARCHS4's (1, 2000) chunks this is 2.1-2.4x as fast as
     ``ds[:, first:last]`` (BENCHMARKS.md, "ARCHS4 scale").
 
     Parameters
