@@ -14,6 +14,7 @@ lightning, mygene).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from importlib import metadata
@@ -47,6 +48,7 @@ def _rules() -> dict[str, dict[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def _tree(module: str) -> ast.Module:
     return ast.parse((PKG / f"{module}.py").read_text())
 
@@ -97,12 +99,12 @@ def _function_imports(module: str, func: str, seen: set[tuple[str, str]]) -> set
     for m in internal:
         third |= _module_level(m, set())
     aliases = {m: m for m in _imports([s for s in tree.body if isinstance(s, ast.ImportFrom)], module)[1]}
-    for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
-        f = call.func
-        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in aliases:
-            third |= _function_imports(aliases[f.value.id], f.attr, seen)
-        elif isinstance(f, ast.Name):
-            third |= _function_imports(module, f.id, seen)
+    # every reference to a generain function, called or not (readers = {"h5ad": read_h5ad} is a later call)
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            third |= _function_imports(aliases[node.value.id], node.attr, seen)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            third |= _function_imports(module, node.id, seen)
     return third
 
 

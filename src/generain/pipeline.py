@@ -414,7 +414,8 @@ def merge_stream(
     Outputs, at the paths of the in-memory path's ``normalize/{species}/``:
 
     - ``out_genes``: genes.tsv as :func:`normalize_counts` writes it, plus
-      ``source_row`` (the gene's row in the ARCHS4 file);
+      ``source_row`` (the gene's row in the ARCHS4 file); ``mean`` is empty
+      for genes outside the vocabulary biotypes (pass 1 does not sketch them);
     - ``out_reference``: the merged per-gene reference
       (:func:`generain.stream.merge_sketches`; values float32 (n_kept,
       reference_points), the non-zero log10(CP10M+1) values at evenly spaced

@@ -415,8 +415,9 @@ def scan_shard(
 def write_sketch(sketch: ShardSketch, path: PathLike) -> None:
     """Write a :class:`ShardSketch` to HDF5 atomically (points uncompressed, chunked by gene rows).
 
-    The points are not compressed: gzip took ~4 s per 2,000-sample shard and
-    saved a third of the size (BENCHMARKS.md, "ARCHS4 scale").
+    The points are not compressed: gzip level 1 took seconds per
+    2,000-sample shard and saved little (218 MB against 269 MB uncompressed
+    at 67,186 genes; BENCHMARKS.md, "ARCHS4 scale").
     """
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("gene_ids", data=sketch.gene_ids.astype(object), dtype=h5py.string_dtype())
@@ -536,7 +537,8 @@ def merge_sketches(
     -------
     (pandas.DataFrame, BinReference)
         Every matched gene with ensembl_id, source_row (its row in the file),
-        symbol, biotype, mean, kept, reason (as ``normalize_counts`` writes
+        symbol, biotype, mean (NaN for genes pass 1 did not sketch: other
+        biotypes), kept, reason (as ``normalize_counts`` writes
         ``genes.tsv``), ascending ensembl_id, and the
         reference of the kept genes (values float32 (n_kept, reference_points)).
 
