@@ -99,10 +99,7 @@ def _field(group: h5py.Group, names: tuple[str, ...], path: str, *, required: bo
     for name in names:
         if name in group:
             ds = group[name]
-            if ds.shape and rows != slice(None):  # a shard reads only its samples' slice
-                values = ds[rows]
-            else:
-                values = ds[()]
+            values = ds[rows] if ds.shape else ds[()]  # a shard reads only its samples' slice
             return decode_strings(values) if ds.dtype.kind in "SOU" else values
     if required:
         raise InputError(f"{path}: ARCHS4 file has none of {', '.join(group.name + '/' + n for n in names)}")
@@ -234,10 +231,10 @@ def read_archs4(
         first, last = sample_range if sample_range is not None else (0, n_samples)
         if not 0 <= first <= last <= n_samples:
             raise InputError(f"{path}: sample range {first}..{last} is outside 0..{n_samples}")
-        for names in ARCHS4_SAMPLE_FIELDS.values():  # lengths from the shapes: a shard reads only its slice
+        for key, names in ARCHS4_SAMPLE_FIELDS.items():  # lengths from the shapes: a shard reads only its slice
             name = next((n for n in names if n in samples), None)
             if name is not None and samples[name].shape[:1] != (n_samples,):
-                what = "sample ids" if name == "geo_accession" else name
+                what = "sample ids" if key == "sample_id" else name
                 raise InputError(f"{path}: {samples[name].shape[0]} {what} in meta but data/expression has "
                                  f"{n_samples} samples")
         sel = slice(first, last)

@@ -245,7 +245,8 @@ class ShardSketch:
     gene_ids : np.ndarray
         str (n_rows,): unversioned Ensembl ids (may repeat: collisions).
     source_rows : np.ndarray
-        int64 (n_rows,): row in the source file.
+        int64 (n_rows,): row in the source file, ascending (pass 2 and the gather
+        look rows up by binary search).
     totals : np.ndarray
         float64 (n_rows,): counts summed over the shard's passing samples.
     sums : np.ndarray
@@ -665,9 +666,8 @@ def bin_shard(
     if arr.shape != (held.size, int(keep.sum())):
         raise InputError(f"{scratch}: shape {arr.shape}, but {sketch} sketches {held.size} genes and the QC table "
                          f"passes {int(keep.sum())} samples; rerun scan_shard for this shard")
-    order = np.argsort(held, kind="stable")
-    at = order[np.minimum(np.searchsorted(held[order], source_rows), max(held.size - 1, 0))] if held.size else None
-    if at is None or not np.array_equal(held[at], source_rows):
+    at = np.minimum(np.searchsorted(held, source_rows), max(held.size - 1, 0))  # held ascends: sorted source rows
+    if not held.size or not np.array_equal(held[at], source_rows):
         raise InputError(f"{scratch}: lacks some of the reference's genes; rerun scan_shard with the same biotypes")
     asc = np.argsort(at, kind="stable")  # read the rows in file order, then put them in the reference's order
     values = np.empty((at.size, arr.shape[1]), dtype=np.float32)

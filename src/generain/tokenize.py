@@ -142,7 +142,7 @@ def tokenize_samples(
     if np.array_equal(by_id, np.arange(n_genes)):
         by_id = slice(None)  # already in token-id order (the usual case): views, no copies
     ids = token_ids[by_id]
-    small_ints = scores.dtype.kind in "ui" and scores.size and 0 <= scores.min() and scores.max() < 65535
+    small_ints = scores.dtype.kind in "ui" and 0 <= scores.min() and scores.max() < 65535
     width = min(length, n_genes)
     cols = np.arange(width)
     for a in range(0, n_samples, block_samples):
