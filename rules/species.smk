@@ -70,12 +70,12 @@ rule compare_species:
         summary=report(
             os.path.join(RESULTS, "species", "{model}", "summary.tsv"),
             caption="../report/species_table.rst",
-            category="4. Human-mouse comparison",
+            category="5. Human-mouse comparison",
         ),
         plot=report(
             os.path.join(RESULTS, "species", "{model}", "ranks.png"),
             caption="../report/species_plot.rst",
-            category="4. Human-mouse comparison",
+            category="5. Human-mouse comparison",
         ),
     params:
         settings=SPECIES_SETTINGS,
