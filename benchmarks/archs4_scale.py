@@ -95,31 +95,31 @@ def run_job(code: str) -> tuple[float, float]:
 
 def stream_jobs(path: Path, work: Path, shard: int) -> dict[str, list[tuple[float, float]]]:
     work.mkdir(parents=True, exist_ok=True)
-    pre = "from generain import pipeline, qc\n"
+    pre = "from generain import qc\nfrom generain.stages import stream as stream_stage\n"
     jobs: dict[str, list[tuple[float, float]]] = {k: [] for k in ("plan", "scan_shard", "merge_stream", "stream_vocab",
                                                                  "bin_shard")}
     plan = work / "plan.json"
-    jobs["plan"].append(run_job(pre + f"pipeline.plan_stream(path={str(path)!r}, name='a4', species_name='human', "
+    jobs["plan"].append(run_job(pre + f"stream_stage.plan_stream(path={str(path)!r}, name='a4', species_name='human', "
                                 f"gene_table={str(GENES)!r}, shard_samples={shard}, out_plan={str(plan)!r})"))
     n = len(json.loads(plan.read_text())["shards"])
     for k in range(n):
         jobs["scan_shard"].append(run_job(pre + (
-            f"pipeline.scan_stream_shard(plan={str(plan)!r}, shard={k}, gene_table={str(GENES)!r}, "
+            f"stream_stage.scan_stream_shard(plan={str(plan)!r}, shard={k}, gene_table={str(GENES)!r}, "
             f"criteria=qc.QCCriteria(), sketch_points=1000, biotypes=['protein_coding', 'lncRNA'], "
             f"matrix_fraction=0.01, seed=0, out_qc={str(work / f'qc{k}.parquet')!r}, "
             f"out_sketch={str(work / f'sketch{k}.h5')!r}, out_scratch={str(work / f'scratch{k}.npy')!r})")))
     sketches = [str(work / f"sketch{k}.h5") for k in range(n)]
     jobs["merge_stream"].append(run_job(pre + (
-        f"pipeline.merge_stream(sketches={sketches!r}, biotypes=['protein_coding', 'lncRNA'], min_mean=0.1, "
+        f"stream_stage.merge_stream(sketches={sketches!r}, biotypes=['protein_coding', 'lncRNA'], min_mean=0.1, "
         f"deduplicate_by='symbol', reference_points=2000, n_bins=2000, out_genes={str(work / 'genes.tsv')!r}, "
         f"out_reference={str(work / 'ref.h5')!r}, out_matrix={str(work / 'm.h5')!r}, "
         f"out_scores={str(work / 's.h5')!r})")))
     jobs["stream_vocab"].append(run_job(pre + (
-        f"pipeline.stream_vocab(genes=[{str(work / 'genes.tsv')!r}], species_names=['human'], "
+        f"stream_stage.stream_vocab(genes=[{str(work / 'genes.tsv')!r}], species_names=['human'], "
         f"out_vocab={str(work / 'vocab.tsv')!r})")))
     for k in range(n):
         jobs["bin_shard"].append(run_job(pre + (
-            f"pipeline.bin_stream_shard(plan={str(plan)!r}, shard={k}, qc_table={str(work / f'qc{k}.parquet')!r}, "
+            f"stream_stage.bin_stream_shard(plan={str(plan)!r}, shard={k}, qc_table={str(work / f'qc{k}.parquet')!r}, "
             f"sketch={str(work / f'sketch{k}.h5')!r}, scratch={str(work / f'scratch{k}.npy')!r}, "
             f"genes={str(work / 'genes.tsv')!r}, reference={str(work / 'ref.h5')!r}, "
             f"vocab={str(work / 'vocab.tsv')!r}, species_name='human', length=2048, "
@@ -132,14 +132,15 @@ def profile_shard(work: Path, top: int = 12) -> None:
     import cProfile
     import pstats
 
-    from generain import pipeline, qc
+    from generain import qc
+    from generain.stages import stream as stream_stage
 
     calls = {
-        "scan_shard": lambda: pipeline.scan_stream_shard(
+        "scan_shard": lambda: stream_stage.scan_stream_shard(
             plan=work / "plan.json", shard=0, gene_table=GENES, criteria=qc.QCCriteria(), sketch_points=1000,
             biotypes=["protein_coding", "lncRNA"], matrix_fraction=0.01, seed=0, out_qc=work / "p_qc.parquet",
             out_sketch=work / "p_sketch.h5", out_scratch=work / "p_scratch.npy"),
-        "bin_shard": lambda: pipeline.bin_stream_shard(
+        "bin_shard": lambda: stream_stage.bin_stream_shard(
             plan=work / "plan.json", shard=0, qc_table=work / "p_qc.parquet", sketch=work / "p_sketch.h5",
             scratch=work / "p_scratch.npy", genes=work / "genes.tsv", reference=work / "ref.h5",
             vocab=work / "vocab.tsv", species_name="human", length=2048, out_tokens=work / "p_tokens"),

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from generain import annotation, io, normalize, pipeline, qc, simulate, stream
+from generain import annotation, io, normalize, qc, simulate, stream
+from generain.stages import ingest as ingest_stage, normalize as normalize_stage, qc as qc_stage
 
 REPO = Path(__file__).resolve().parents[1]
 GENES = REPO / "resources" / "annotation" / "genes.tsv"
@@ -47,11 +48,11 @@ def main() -> None:
                           biotypes=g["biotype"].tolist(), modules=modules, n_samples=args.samples, n_modules=40,
                           chunk_samples=args.chunk, seed=1)
     t0 = time.perf_counter()
-    pipeline.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
+    ingest_stage.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
                             out_matrix=out / "ingest.h5", out_report=out / "ingest.json")
-    pipeline.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",
+    qc_stage.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",
                         out_plot=out / "qc.png")
-    pipeline.normalize_counts(matrices=[out / "ingest.h5"], qc_table=out / "qc.parquet", biotypes=BIOTYPES,
+    normalize_stage.normalize_counts(matrices=[out / "ingest.h5"], qc_table=out / "qc.parquet", biotypes=BIOTYPES,
                               min_mean=0.1, deduplicate_by="symbol", out_matrix=out / "norm.h5",
                               out_genes=out / "genes.tsv")
     m = io.read_matrix(out / "norm.h5")

@@ -3,6 +3,8 @@ import json
 import os
 import re
 
+import yaml
+
 RESULTS = os.path.join("results", config["run_name"])
 LOGS = os.path.join(RESULTS, "logs")
 BENCH = os.path.join(RESULTS, "benchmarks")
@@ -14,6 +16,28 @@ for _d in [d for d in config["datasets"] if d.get("url")] + config["downloads"]:
     if _p in DOWNLOADS and DOWNLOADS[_p]["url"] != _d["url"]:
         raise ValueError(f"config: {_d['path']} is to be downloaded from two URLs ({DOWNLOADS[_p]['url']}, {_d['url']})")
     DOWNLOADS[_p] = {"url": _d["url"], "sha256": _d.get("sha256")}
+# Settings that only change how a job runs (schema: runtime: true), per config
+# section. They are never params, so changing them re-runs no finished job; the
+# scripts read them from the config.
+with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _f:
+    RUNTIME_KEYS = {
+        _section: {_k for _k, _spec in _props.get("properties", {}).items() if _spec.get("runtime")}
+        for _section, _props in yaml.safe_load(_f)["properties"].items()
+    }
+
+
+def result_params(section, *keys, **overrides):
+    """config[section] without its runtime-only keys (or only ``keys``), with ``overrides``: a job's params.
+
+    Snakemake re-runs a finished job when its params change, so a job's params
+    hold exactly the settings that change its result.
+    """
+    values = {k: v for k, v in config[section].items() if k not in RUNTIME_KEYS.get(section, ())}
+    if keys:
+        values = {k: values[k] for k in keys}
+    return {**values, **overrides}
+
+
 # Species of the run's samples, human first; each is normalized on its own.
 SPECIES = sorted({d.get("species", "human") for d in config["datasets"]}, key=["human", "mouse"].index)
 MODELS = config["models"]

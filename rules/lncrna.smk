@@ -15,7 +15,7 @@ rule predict_lncrna:
             category="4. lncRNA predictions",
         ),
     params:
-        lncrna=config["lncrna"],
+        lncrna=result_params("lncrna"),
     log:
         os.path.join(LOGS, "predict_lncrna", "{model}.log"),
     benchmark:

@@ -54,7 +54,7 @@ rule align_species:
     benchmark:
         os.path.join(BENCH, "align_species", "{model}_{setting}.tsv")
     conda:
-        ENV_TRAIN
+        ENV_CORE
     script:
         "../workflow_scripts/align_species.py"
 

@@ -37,7 +37,7 @@ rule catalogue_properties:
     output:
         catalogue=os.path.join(RESULTS, "sweep", "{model}", "properties.parquet"),
     params:
-        sweep=config["sweep"],
+        sweep=result_params("sweep", "min_genes", "max_genes", "max_jaccard", "max_properties", "folds"),
         seed=config["seed"],
     log:
         os.path.join(LOGS, "catalogue_properties", "{model}.log"),
@@ -56,8 +56,8 @@ rule sweep_properties:
     output:
         shard=os.path.join(RESULTS, "sweep", "{embedding}", "shards", "{shard}.parquet"),
     params:
-        sweep=config["sweep"],
-        n_shards=SWEEP_SHARDS,
+        # settings that change the result (not batch_size, device: runtime-only)
+        sweep=result_params("sweep", "folds", "C", "max_iter", "tol", "shards"),
         seed=config["seed"],
     threads: 2
     resources:

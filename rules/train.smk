@@ -21,11 +21,14 @@ rule train_model:
         model_type=lambda wc: wc.model,
         model=config["model"],
         length=config["tokens"]["length"],
-        train=config["train"],
-        epochs=lambda wc: (
-            config["species"]["epochs"] or config["train"]["epochs"]
-            if wc.corpus != "main"
-            else config["train"]["epochs"]
+        # settings that change the result; the comparison corpora may train for species.epochs
+        train=lambda wc: result_params(
+            "train",
+            epochs=(
+                config["species"]["epochs"] or config["train"]["epochs"]
+                if wc.corpus != "main"
+                else config["train"]["epochs"]
+            ),
         ),
         seed=config["seed"],
     threads: 2
@@ -55,6 +58,6 @@ rule export_embeddings:
     log:
         os.path.join(LOGS, "export_embeddings", "{model}.log"),
     conda:
-        ENV_TRAIN
+        ENV_CORE
     script:
         "../workflow_scripts/export_embeddings.py"

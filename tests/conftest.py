@@ -11,6 +11,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def schema_defaults(section: str) -> dict:
+    """The defaults config/schema.yaml gives the keys of a config section (the only place they are written)."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    return {k: v["default"] for k, v in schema["properties"][section]["properties"].items() if "default" in v}
+
+
 def write_archs4(path: Path, counts: np.ndarray, *, genes: list[str], symbols: list[str], samples: list[str],
                  variant: int = 1, scp: list[float] | None = None, chunks: tuple[int, int] | None = (1, 2)) -> Path:
     """Write a minimal ARCHS4 gene-count file.

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from generain import annotation, pipeline
+from generain import annotation
+from generain.stages import annotation as annotation_stage
 from generain.io import CountMatrix
 from generain.utils import InputError
 
@@ -85,7 +86,7 @@ def test_hcop_one_to_one_by_hand(tmp_path):
     with pytest.raises(InputError, match="no one-to-one pair has at least 6"):
         annotation.hcop_one_to_one(hcop, 6)
     out = tmp_path / "o.tsv"
-    assert pipeline.select_orthologs(hcop=p, min_sources=4, out_orthologs=out) == 2
+    assert annotation_stage.select_orthologs(hcop=p, min_sources=4, out_orthologs=out) == 2
     assert annotation.read_orthologs(out)["mouse_symbol"].tolist() == ["a", "c"]
 
 
@@ -114,7 +115,7 @@ def test_refresh_gene_table_with_recorded_responses(gene_table, tmp_path):
         return [h for h in recorded if h["query"] in ids]
 
     out = tmp_path / "genes.tsv"
-    n = pipeline.refresh_gene_table(snapshot=gene_table, out_genes=out, query=replay)
+    n = annotation_stage.refresh_gene_table(snapshot=gene_table, out_genes=out, query=replay)
     assert calls[0][1] == "ensembl.gene" and n == 2
     df = annotation.read_gene_table(out)
     row = df.set_index("ensembl_id")
@@ -128,7 +129,7 @@ def test_refresh_gene_table_unreachable_service(gene_table, tmp_path):
         raise ConnectionError("Name or service not known")
 
     with pytest.raises(InputError, match="MyGene.info query failed .*Name or service not known"):
-        pipeline.refresh_gene_table(snapshot=gene_table, out_genes=tmp_path / "g.tsv", query=offline)
+        annotation_stage.refresh_gene_table(snapshot=gene_table, out_genes=tmp_path / "g.tsv", query=offline)
     assert not (tmp_path / "g.tsv").exists()
 
 

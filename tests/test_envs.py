@@ -6,10 +6,11 @@ or through the generain functions it calls (module-level imports of every
 generain module reached, plus imports inside the functions reached). The
 versions installed in this test environment must satisfy the env pins.
 
-Limits of the static analysis: calls through dispatch tables or callbacks are
-not followed, so package modules import their dependencies at module level
-and keep function-level imports for what only some rules need (torch,
-lightning, mygene).
+Modules are followed through the subpackages (``generain.stages``,
+``generain.training``) and through names imported from them. Limits of the
+static analysis: calls through dispatch tables or callbacks are not
+followed, so modules import their dependencies at module level and keep
+function-level imports for what only some rules need (mygene, anndata).
 """
 from __future__ import annotations
 
@@ -48,75 +49,116 @@ def _rules() -> dict[str, dict[str, str]]:
     return out
 
 
+def _path(module: str) -> Path:
+    """The file of a generain module given relative to the package ("io", "stages.sweep", "training")."""
+    p = PKG / module.replace(".", "/")
+    return p / "__init__.py" if p.is_dir() else p.with_suffix(".py")
+
+
+def _is_module(module: str) -> bool:
+    return bool(module) and _path(module).exists()
+
+
 @functools.lru_cache(maxsize=None)
 def _tree(module: str) -> ast.Module:
-    return ast.parse((PKG / f"{module}.py").read_text())
+    return ast.parse(_path(module).read_text())
 
 
-def _imports(nodes: list[ast.stmt] | ast.AST, current: str | None) -> tuple[set[str], set[str]]:
-    """Third-party top-level names and generain modules imported by these nodes."""
-    third, internal = set(), set()
+def _bindings(nodes: list[ast.stmt] | ast.AST, current: str | None) -> tuple[set[str], dict[str, tuple[str, str | None]]]:
+    """Third-party top-level names imported by these nodes, and the generain names they bind.
+
+    ``current`` is the module the nodes are in (None for a workflow script).
+    Bound names map to (module, None) for a module and (module, attr) for a
+    function or class of a module.
+    """
+    third: set[str] = set()
+    bound: dict[str, tuple[str, str | None]] = {}
+    package = None
+    if current is not None:
+        package = current if (PKG / current.replace(".", "/")).is_dir() else current.rpartition(".")[0]
     for node in ast.walk(nodes) if isinstance(nodes, ast.AST) else [n for s in nodes for n in ast.walk(s)]:
         if isinstance(node, ast.Import):
             for a in node.names:
-                top = a.name.split(".")[0]
-                (internal.add(a.name.split(".")[1]) if top == "generain" and "." in a.name else third.add(top))
+                if a.name.split(".")[0] == "generain":
+                    sub = a.name.partition(".")[2]
+                    if sub:
+                        bound[a.asname or sub] = (sub, None)
+                else:
+                    third.add(a.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
-            if node.level or mod.split(".")[0] == "generain":
-                sub = mod.split(".", 1)[1] if mod.startswith("generain.") else (mod if node.level else "")
-                if sub:
-                    internal.add(sub.split(".")[0])
-                else:
-                    internal.update(a.name for a in node.names)
+            if node.level:
+                base = package or ""
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                target = ".".join(p for p in (base, mod) if p)
+            elif mod.split(".")[0] == "generain":
+                target = mod.partition(".")[2]
             else:
                 third.add(mod.split(".")[0])
+                continue
+            for a in node.names:
+                sub = ".".join(p for p in (target, a.name) if p)
+                if _is_module(sub):
+                    bound[a.asname or a.name] = (sub, None)
+                else:
+                    bound[a.asname or a.name] = (target or "__init__", a.name)
     third -= STDLIB | {"generain", "__future__"}
-    return third, {m for m in internal if (PKG / f"{m}.py").exists()}
+    return third, bound
 
 
 def _module_level(module: str, seen: set[str]) -> set[str]:
+    """Third-party imports run when ``module`` is imported: its own, its packages' and its generain imports'."""
     if module in seen:
         return set()
     seen.add(module)
     body = [s for s in _tree(module).body if isinstance(s, (ast.Import, ast.ImportFrom))]
-    third, internal = _imports(body, module)
-    for m in internal | ({"__init__"} if module != "__init__" else set()):
+    third, bound = _bindings(body, module)
+    parents = {module.rpartition(".")[0] or "__init__"} if module != "__init__" else set()
+    for m in {m for m, _ in bound.values()} | parents:
         third |= _module_level(m, seen)
     return third
 
 
 def _function_imports(module: str, func: str, seen: set[tuple[str, str]]) -> set[str]:
-    """Imports inside ``module.func`` and inside the generain functions it calls."""
+    """Imports inside ``module.func`` and inside the generain functions it refers to."""
     if (module, func) in seen:
         return set()
     seen.add((module, func))
     tree = _tree(module)
-    fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == func), None)
+    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == func), None)
     if fn is None:
         return set()
-    third, internal = _imports(fn, module)
-    for m in internal:
+    third, inner = _bindings(fn, module)
+    for m, _ in inner.values():
         third |= _module_level(m, set())
-    aliases = {m: m for m in _imports([s for s in tree.body if isinstance(s, ast.ImportFrom)], module)[1]}
+    bound = {**_bindings([s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))], module)[1], **inner}
     # every reference to a generain function, called or not (readers = {"h5ad": read_h5ad} is a later call)
     for node in ast.walk(fn):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
-            third |= _function_imports(aliases[node.value.id], node.attr, seen)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
+            target, attr = bound[node.value.id]
+            if attr is None:
+                third |= _function_imports(target, node.attr, seen)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            third |= _function_imports(module, node.id, seen)
+            target, attr = bound.get(node.id, (module, node.id))
+            if attr is not None:
+                third |= _function_imports(target, attr, seen)
     return third
 
 
 def script_requirements(script: Path) -> set[str]:
     """Conda package names a workflow script needs."""
     tree = ast.parse(script.read_text())
-    third, internal = _imports(tree, None)
-    for m in internal:
+    third, bound = _bindings(tree, None)
+    for m, _ in bound.values():
         third |= _module_level(m, set())
-    for node in ast.walk(tree):  # pipeline.func(...) or a function passed to run_step
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in internal:
-            third |= _function_imports(node.value.id, node.attr, set())
+    for node in ast.walk(tree):  # stage.func passed to run_step, or a generain name called
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
+            target, attr = bound[node.value.id]
+            if attr is None:
+                third |= _function_imports(target, node.attr, set())
+        elif isinstance(node, ast.Name) and node.id in bound and bound[node.id][1] is not None:
+            third |= _function_imports(*bound[node.id], set())
     unknown = third - set(CONDA_NAME)
     assert not unknown, f"{script.name}: add a conda name for import(s) {sorted(unknown)} to CONDA_NAME"
     return {CONDA_NAME[t] for t in third}
@@ -156,7 +198,11 @@ def test_env_lists_every_package_the_rule_imports(rule):
 
 
 def test_requirements_analysis_follows_lazy_imports():
-    assert "pytorch" in script_requirements(REPO / "workflow_scripts" / "train_model.py")
+    assert {"pytorch", "lightning"} <= script_requirements(REPO / "workflow_scripts" / "train_model.py")
+    # the stages that only read a trained model load it with torch alone (generain.training.checkpoint)
+    assert "pytorch" in script_requirements(REPO / "workflow_scripts" / "export_embeddings.py")
+    assert "lightning" not in script_requirements(REPO / "workflow_scripts" / "export_embeddings.py")
+    assert "lightning" not in script_requirements(REPO / "workflow_scripts" / "align_species.py")
     assert "mygene" in script_requirements(REPO / "workflow_scripts" / "refresh_gene_table.py")
     assert "pytorch" not in script_requirements(REPO / "workflow_scripts" / "normalize_counts.py")
     assert "anndata" in script_requirements(REPO / "workflow_scripts" / "ingest_counts.py")

@@ -59,10 +59,11 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
 
 
 def test_optimizer_groups_and_per_step_schedule():
-    from generain.training import GeneRAINModule
+    from generain.training.module import GeneRAINModule
 
     mod = GeneRAINModule("gpt", dict(vocab_size=20, n_positions=8, n_layer=1, n_head=2, n_embd=8, n_inner=16),
-                    dict(max_lr=1e-3, div_factor=5, pct_start=0.2, weight_decay=0.01, total_steps=10))
+                         dict(max_lr=1e-3, div_factor=5, pct_start=0.2, weight_decay=0.01, total_steps=10,
+                              schedule_per="step"), seed=0, mask_fraction=0.15)
     conf = mod.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]
     assert sched["interval"] == "step"

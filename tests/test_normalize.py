@@ -78,7 +78,7 @@ def test_bin_reference_transform_hand_computed():
 
 def test_bin_reference_fit_subsamples_sorted_values_and_drops_unknown_genes():
     values = np.arange(20, dtype=np.float32).reshape(2, 10)[:, ::-1]
-    ref = normalize.fit_bin_reference(values, np.array(["a", "b"]), fraction=0.3, min_points=2)
+    ref = normalize.BinReference.fit(values, np.array(["a", "b"]), n_bins=2000, fraction=0.3, min_points=2)
     # n_points = max(2, int(0.3 * 10)) = 3 at sorted positions linspace(0, 9, 3) -> 0, 4, 9
     np.testing.assert_array_equal(ref.values, [[0, 4, 9], [10, 14, 19]])
     bins, rows = normalize.apply_bin_reference(np.array([[5.0], [1.0]]), np.array(["x", "b"]), ref)
@@ -90,7 +90,7 @@ def test_transform_with_full_reference_is_close_to_exact_binning():
     rng = np.random.default_rng(0)
     values = np.where(rng.random((30, 500)) < 0.2, 0, rng.gamma(2.0, 1.0, (30, 500)))
     exact = normalize.bin_by_gene(values).astype(int)
-    ref = normalize.fit_bin_reference(values, np.arange(30).astype(str), fraction=1.0)
+    ref = normalize.BinReference.fit(values, np.arange(30).astype(str), n_bins=2000, fraction=1.0, min_points=100)
     binned, _ = normalize.apply_bin_reference(values, np.arange(30).astype(str), ref)
     # the only difference: a value counts itself among the reference points (one rank step ~ 5 bins here)
     assert np.abs(binned.astype(int) - exact).max() <= 6

@@ -22,13 +22,13 @@ def test_rotated_copy_is_recovered_and_shuffle_destroys_it():
     m = h @ q.T + rng.normal(scale=0.01, size=h.shape)  # mouse = rotated human + noise
     orth = pd.DataFrame({"human_ensembl_id": [f"H{i}" for i in range(200)],
                          "mouse_ensembl_id": [f"M{i}" for i in range(200)]})
-    ranks = species.compare_embeddings(_table(h, m), orth, train_fraction=0.9, seed=0)
+    ranks = species.ortholog_rank_table(_table(h, m), orth, train_fraction=0.9, seed=0)
     assert list(ranks.columns) == [*species.RANK_COLUMNS, "shared_token"]
     assert (ranks["split"] == "test").sum() == 20
     s = species.rank_summary(ranks, "test")
     assert s["top1"] == 1.0 and s["pairs"] == 20
     assert ranks["cosine"].min() > 0.99
-    null = species.rank_summary(species.compare_embeddings(_table(h, m), orth, train_fraction=0.9, seed=0,
+    null = species.rank_summary(species.ortholog_rank_table(_table(h, m), orth, train_fraction=0.9, seed=0,
                                                            shuffle=True), "test")
     assert null["top1"] <= 0.1
 
@@ -60,7 +60,8 @@ def test_halves_and_ortholog_split_are_deterministic():
 
 
 def test_pseudo_species_corpus_renames_the_second_half_to_orthologs(tmp_path):
-    from generain import io, pipeline, tokenize
+    from generain import io, tokenize
+    from generain.stages import tokenize as tokenize_stage
 
     genes = np.array(["ENSG_A", "ENSG_B", "ENSG_C", "ENSG_D"], dtype=object)
     # samples 0-5; within each half, the sample with the larger index is higher for every gene
@@ -71,7 +72,7 @@ def test_pseudo_species_corpus_renames_the_second_half_to_orthologs(tmp_path):
     orth = tmp_path / "orth.tsv"  # rows out of order, mouse ids sorting differently from their human genes
     orth.write_text("human_ensembl_id\tmouse_ensembl_id\tmouse_symbol\nENSG_C\tENSMUSG2\tc\n"
                     "ENSG_A\tENSMUSG3\ta\nENSG_B\tENSMUSG1\tb\n")
-    stats = pipeline.make_pseudo_species_corpus(
+    stats = tokenize_stage.make_pseudo_species_corpus(
         matrix=tmp_path / "m.h5", orthologs=orth, method="binning", n_bins=5, length=4, validation_fraction=0.0,
         seed=0, shard_size=10, out_vocab=tmp_path / "vocab.tsv", out_shards=tmp_path / "shards",
         out_index=tmp_path / "index.parquet")
@@ -152,13 +153,13 @@ def test_shared_token_pairs_are_training_pairs_and_best_matches():
     assert shared.sum() == 30 and (split[shared] == "train").all()
     with pytest.raises(ValueError, match="only 90 of 100"):
         species.shared_token_pairs(pairs, 91, train_fraction=0.9, seed=5)
-    # the shared model has no row for a shared mouse gene: compare_embeddings copies the human vector
+    # the shared model has no row for a shared mouse gene: ortholog_rank_table copies the human vector
     sh = pairs.loc[shared, ["human_ensembl_id", "mouse_ensembl_id"]]
-    ranks = species.compare_embeddings(table[~table["ensembl_id"].isin(sh["mouse_ensembl_id"])], orth,
+    ranks = species.ortholog_rank_table(table[~table["ensembl_id"].isin(sh["mouse_ensembl_id"])], orth,
                                        train_fraction=0.9, seed=5, shared=sh)
     assert len(ranks) == 100 and ranks["shared_token"].sum() == 30 and (ranks["rank"] == 1).all()
     with pytest.raises(ValueError, match="held-out"):  # another seed: the shared pairs are not all training pairs
-        species.compare_embeddings(table[~table["ensembl_id"].isin(sh["mouse_ensembl_id"])], orth,
+        species.ortholog_rank_table(table[~table["ensembl_id"].isin(sh["mouse_ensembl_id"])], orth,
                                    train_fraction=0.9, seed=6, shared=sh)
     best = species.best_match_table(table, orth, train_fraction=0.9, seed=5)
     assert len(best) == 200 and best["is_ortholog"].all() and np.allclose(best["cosine"], 1.0, atol=1e-6)
@@ -168,7 +169,8 @@ def test_shared_token_pairs_are_training_pairs_and_best_matches():
 @pytest.fixture(scope="module")
 def generated_pair(tmp_path_factory):
     """A generated human + mouse pair through ingest (mouse self-annotated), QC and per-species normalization."""
-    from generain import pipeline, qc, simulate
+    from generain import qc, simulate
+    from generain.stages import ingest as ingest_stage, normalize as normalize_stage, qc as qc_stage
     from test_workflow import REPO
 
     d = tmp_path_factory.mktemp("hm")
@@ -177,12 +179,12 @@ def generated_pair(tmp_path_factory):
         orthologs=REPO / "resources" / "annotation" / "orthologs_human_mouse.tsv", n_pairs=2500, n_lncrna=300,
         n_samples=(200, 200), n_modules=40, in_modules=0.8, shared_fraction=0.5, seed=1)
     for sp, table in (("human", REPO / "resources" / "annotation" / "genes.tsv"), ("mouse", None)):
-        pipeline.ingest_dataset(path=d / f"{sp}.h5", fmt="archs4", name=sp, species_name=sp, gene_table=table,
+        ingest_stage.ingest_dataset(path=d / f"{sp}.h5", fmt="archs4", name=sp, species_name=sp, gene_table=table,
                                 out_matrix=d / f"{sp}.ingest.h5", out_report=d / f"{sp}.json")
-    pipeline.qc_samples(matrices=[d / "human.ingest.h5", d / "mouse.ingest.h5"], criteria=qc.QCCriteria(),
+    qc_stage.qc_samples(matrices=[d / "human.ingest.h5", d / "mouse.ingest.h5"], criteria=qc.QCCriteria(),
                         out_table=d / "qc.parquet", out_plot=d / "qc.png")
     for sp in ("human", "mouse"):
-        pipeline.normalize_counts(matrices=[d / f"{sp}.ingest.h5"], qc_table=d / "qc.parquet",
+        normalize_stage.normalize_counts(matrices=[d / f"{sp}.ingest.h5"], qc_table=d / "qc.parquet",
                                   biotypes=["protein_coding", "lncRNA"], min_mean=0.1, deduplicate_by="symbol",
                                   out_matrix=d / f"{sp}.log.h5", out_genes=d / f"{sp}.genes.tsv")
     return d, truth
@@ -199,10 +201,11 @@ def test_planted_orthologs_are_found_and_the_others_are_not(generated_pair):
     asserted < 2% (about 5 binomial standard deviations for ~1,000 pairs). The
     row-shuffled null must be near 0.4% for both kinds.
     """
-    from generain import io, pipeline
+    from generain import io
+    from generain.stages import species as species_stage
 
     d, truth = generated_pair
-    pipeline.align_species(setting="expression_svd", checkpoints=[], vocabs=[],
+    species_stage.align_species(setting="expression_svd", checkpoints=[], vocabs=[],
                            orthologs=d / "orthologs.tsv", train_fraction=0.95, refine_rounds=1, csls_k=10, seed=0,
                            out_ranks=d / "ranks.parquet", out_best_match=d / "best.parquet",
                            out_embedding=d / "emb.parquet", out_w2v=d / "emb.txt",
@@ -247,13 +250,14 @@ def test_pseudo_species_halves_recover_nearly_every_pair(generated_pair):
         e = baselines.svd_embedding(part, stub, dim=32, seed=0)
         rows.append(e.assign(ensembl_id=prefix + e["ensembl_id"]))
     orth = pd.DataFrame({"human_ensembl_id": m.genes["ensembl_id"], "mouse_ensembl_id": "m" + m.genes["ensembl_id"]})
-    ranks = species.compare_embeddings(pd.concat(rows, ignore_index=True), orth, refine_rounds=1)
+    ranks = species.ortholog_rank_table(pd.concat(rows, ignore_index=True), orth, refine_rounds=1)
     top1, top10 = (ranks["rank"] == 1).mean(), (ranks["rank"] <= 10).mean()
     assert top1 > 0.6 and top10 > 0.9, (top1, top10)
 
 
 def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
-    from generain import io, pipeline, tokenize
+    from generain import io, tokenize
+    from generain.stages import normalize as normalize_stage, tokenize as tokenize_stage
 
     def write(sp, ids, n_samples):
         values = np.tile(np.arange(1, n_samples + 1, dtype=np.float32), (len(ids), 1))
@@ -261,7 +265,7 @@ def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
              "biotype": np.array(["protein_coding"] * len(ids), dtype=object)}
         smp = {"sample_id": np.array([f"{sp}{i}" for i in range(n_samples)], dtype=object)}
         io.write_matrix(tmp_path / f"{sp}.h5", values, genes=g, samples=smp)
-        pipeline.transform_expression(matrix=tmp_path / f"{sp}.h5", method="binning", n_bins=4, reference=None,
+        normalize_stage.transform_expression(matrix=tmp_path / f"{sp}.h5", method="binning", n_bins=4, reference=None,
                                       out_scores=tmp_path / f"{sp}.scores.h5")
 
     write("human", ["ENSG1", "ENSG2", "ENSG3"], 4)
@@ -271,7 +275,7 @@ def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
     common = dict(matrices=[tmp_path / "human.h5", tmp_path / "mouse.h5"],
                   scores=[tmp_path / "human.scores.h5", tmp_path / "mouse.scores.h5"],
                   species_names=["human", "mouse"], length=3, validation_fraction=0.0, seed=0, shard_size=100)
-    stats = pipeline.tokenize_corpus(**common, out_vocab=tmp_path / "v.tsv", out_shards=tmp_path / "s",
+    stats = tokenize_stage.tokenize_corpus(**common, out_vocab=tmp_path / "v.tsv", out_shards=tmp_path / "s",
                                      out_index=tmp_path / "i.parquet")
     vocab = tokenize.read_vocab(tmp_path / "v.tsv")
     assert vocab["token"].tolist()[3:] == ["ENSG1", "ENSG2", "ENSG3", "m_ENSMUSG1", "m_ENSMUSG2"]
@@ -279,7 +283,7 @@ def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
     index = pd.read_parquet(tmp_path / "i.parquet")
     assert index["species"].tolist() == ["human"] * 4 + ["mouse"] * 3 and stats["shared_tokens"] == 0
     # the shared-token corpus: 1 of the 2 pairs (train fraction 0.5 -> 1 training pair) shares ENSG's token
-    pipeline.tokenize_corpus(**common, out_vocab=tmp_path / "v2.tsv", out_shards=tmp_path / "s2",
+    tokenize_stage.tokenize_corpus(**common, out_vocab=tmp_path / "v2.tsv", out_shards=tmp_path / "s2",
                              out_index=tmp_path / "i2.parquet", orthologs=orth, shared_tokens=1,
                              train_fraction=0.5, out_shared=tmp_path / "shared.tsv")
     shared = pd.read_csv(tmp_path / "shared.tsv", sep="\t")
@@ -293,7 +297,7 @@ def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
     from generain.utils import InputError
 
     with pytest.raises(InputError, match="human and a mouse corpus"):
-        pipeline.tokenize_corpus(**{**common, "matrices": common["matrices"][:1], "scores": common["scores"][:1],
+        tokenize_stage.tokenize_corpus(**{**common, "matrices": common["matrices"][:1], "scores": common["scores"][:1],
                                     "species_names": ["human"]}, out_vocab=tmp_path / "v3.tsv",
                                  out_shards=tmp_path / "s3", out_index=tmp_path / "i3.parquet", orthologs=orth,
                                  shared_tokens=1, out_shared=tmp_path / "sh3.tsv")

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import write_archs4
-from generain import annotation, io, normalize, pipeline, qc, stream
+from generain import annotation, io, normalize, qc, stream
+from generain.stages import ingest as ingest_stage, normalize as normalize_stage, qc as qc_stage, stream as stream_stage
 from generain.utils import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,11 +73,11 @@ def generated(tmp_path_factory, generated_archs4):
     out = tmp_path_factory.mktemp("stream")
     genes = annotation.read_gene_table(GENES)
     path = generated_archs4
-    pipeline.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
+    ingest_stage.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
                             out_matrix=out / "ingest.h5", out_report=out / "ingest.json")
-    pipeline.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",
+    qc_stage.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",
                         out_plot=out / "qc.png")
-    pipeline.normalize_counts(matrices=[out / "ingest.h5"], qc_table=out / "qc.parquet",
+    normalize_stage.normalize_counts(matrices=[out / "ingest.h5"], qc_table=out / "qc.parquet",
                               biotypes=["protein_coding", "lncRNA"], min_mean=0.1, deduplicate_by="symbol",
                               out_matrix=out / "norm.h5", out_genes=out / "genes.tsv")
     m = io.read_matrix(out / "norm.h5")
@@ -212,6 +213,6 @@ def test_plan_refuses_duplicated_sample_ids(tmp_path):
                         genes=["ENSG00000000003", "ENSG00000000005", "ENSG00000000419"],
                         symbols=["TSPAN6", "TNMD", "DPM1"], samples=["s1", "s2", "s3", "s1"])
     with pytest.raises(InputError, match=r"dup\.h5: duplicated sample ids, e\.g\. \['s1'\]"):
-        pipeline.plan_stream(path=path, name="dup", species_name="human", gene_table=GENES, shard_samples=2,
+        stream_stage.plan_stream(path=path, name="dup", species_name="human", gene_table=GENES, shard_samples=2,
                              out_plan=tmp_path / "plan.json")
     assert not (tmp_path / "plan.json").exists()

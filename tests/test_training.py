@@ -18,9 +18,13 @@ import torch
 from generain import MASK_ID, PAD_ID
 from generain.model import IGNORE_INDEX
 from generain.tokenize import write_token_shards
-from generain.training import (
-    EpochSampler, gpt_inputs, load_model, mask_expression_bins, mask_gene_tokens, train_model,
-)
+from generain.training.checkpoint import load_model
+from generain.training.data import EpochSampler
+from generain.training.fit import TrainSettings, fit_model
+from generain.training.launch import write_spec
+from generain.training.masking import gpt_inputs, mask_expression_bins, mask_gene_tokens
+
+from conftest import schema_defaults
 
 N_GENES, LENGTH = 40, 16
 
@@ -93,19 +97,21 @@ def corpus(tmp_path_factory):
     return d
 
 
-def _kwargs(corpus: Path, out: Path, model_type: str = "gpt", **kw) -> dict:
-    args = dict(model_type=model_type, shard_dir=str(corpus / "shards"), index_path=str(corpus / "index.parquet"),
+def _kwargs(corpus: Path, out: Path, model_type: str = "gpt", **settings) -> dict:
+    """fit_model arguments: the schema's train defaults with the test's settings (and ``settings`` overriding)."""
+    train = {**schema_defaults("train"), "epochs": 3, "batch_size": 4, "accumulate_grad_batches": 1, "max_lr": 3e-3,
+             "accelerator": "cpu", "devices": 1, "progress_bar": False, "checkpoint_every_n_steps": 2,
+             "num_workers": 0, **settings}
+    return dict(model_type=model_type, shard_dir=str(corpus / "shards"), index_path=str(corpus / "index.parquet"),
                 n_genes=N_GENES, length=LENGTH, checkpoint_path=str(out / "model.pt"),
                 metrics_path=str(out / "metrics.csv"), summary_path=str(out / "summary.json"),
-                model=dict(n_layer=1, n_head=2, n_embd=16, n_inner=32, dropout=0.1), epochs=3, batch_size=4,
-                max_lr=3e-3, seed=7, accelerator="cpu", devices=1, threads=1, progress_bar=False,
-                checkpoint_every_n_steps=2)
-    return {**args, **kw}
+                model=dict(n_layer=1, n_head=2, n_embd=16, n_inner=32, dropout=0.1),
+                settings=TrainSettings.from_mapping(train), seed=7, threads=1)
 
 
 @pytest.mark.parametrize("model_type", ["gpt", "bert_pred_genes", "bert_pred_expr"])
 def test_each_model_type_trains_and_exports(corpus, tmp_path, model_type):
-    s = train_model(**_kwargs(corpus, tmp_path, model_type, epochs=4))
+    s = fit_model(**_kwargs(corpus, tmp_path, model_type, epochs=4))
     assert s["model_type"] == model_type and s["steps"] == 4 * 10  # 40 train samples / batch 4
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert metrics["epoch"].tolist() == [0, 1, 2, 3]
@@ -120,19 +126,19 @@ def test_each_model_type_trains_and_exports(corpus, tmp_path, model_type):
 
 
 def test_schedule_per_epoch_steps_once_per_epoch(corpus, tmp_path):
-    train_model(**_kwargs(corpus, tmp_path, schedule_per="epoch", epochs=5, pct_start=0.4))
+    fit_model(**_kwargs(corpus, tmp_path, schedule_per="epoch", epochs=5, pct_start=0.4))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["lr_schedulers"][0]["last_epoch"] == 5  # one scheduler step per epoch, 5 epochs
 
 
 def _run_worker(kwargs: dict, path: Path) -> subprocess.Popen:
-    path.write_text(json.dumps(kwargs))
-    return subprocess.Popen([sys.executable, "-m", "generain.training", str(path)],
+    write_spec(kwargs, path)
+    return subprocess.Popen([sys.executable, "-m", "generain.training.launch", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
-    ref = train_model(**_kwargs(corpus, tmp_path / "ref", epochs=6))
+    ref = fit_model(**_kwargs(corpus, tmp_path / "ref", epochs=6))
     out = tmp_path / "killed"
     kwargs = _kwargs(corpus, out, epochs=6)
     proc = _run_worker(kwargs, tmp_path / "spec.json")
@@ -148,7 +154,7 @@ def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "model.pt").exists()
-    resumed = train_model(**kwargs)
+    resumed = fit_model(**kwargs)
     assert resumed["resumed_from"] == "last.ckpt"
     assert resumed["steps"] == ref["steps"] == 60
     assert resumed["final_val_loss"] == pytest.approx(ref["final_val_loss"], abs=1e-6)
@@ -160,8 +166,8 @@ def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
 
 
 def test_changed_settings_start_afresh(corpus, tmp_path):
-    train_model(**_kwargs(corpus, tmp_path, epochs=1))
-    s = train_model(**_kwargs(corpus, tmp_path, epochs=2))  # finished run and other settings: no resume
+    fit_model(**_kwargs(corpus, tmp_path, epochs=1))
+    s = fit_model(**_kwargs(corpus, tmp_path, epochs=2))  # finished run and other settings: no resume
     assert s["resumed_from"] is None and s["steps"] == 20
 
 
@@ -170,8 +176,8 @@ def test_two_process_ddp_on_cpu(corpus, tmp_path):
     kwargs = _kwargs(corpus, tmp_path, devices=2, epochs=2)
     kwargs["resume"] = None
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    (tmp_path / "spec.json").write_text(json.dumps(kwargs))
-    proc = subprocess.run([sys.executable, "-m", "generain.training", str(tmp_path / "spec.json")],
+    write_spec(kwargs, tmp_path / "spec.json")
+    proc = subprocess.run([sys.executable, "-m", "generain.training.launch", str(tmp_path / "spec.json")],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -183,17 +189,38 @@ def test_two_process_ddp_on_cpu(corpus, tmp_path):
 
 def test_bf16_mixed_precision_path_runs_on_cpu(corpus, tmp_path):
     """The GPU setting (bf16 autocast) on CPU: the loss stays finite and close to the float32 one."""
-    ref = train_model(**_kwargs(corpus, tmp_path / "fp32", "bert_pred_genes", epochs=1))
-    s = train_model(**_kwargs(corpus, tmp_path / "bf16", "bert_pred_genes", epochs=1, precision="bf16-mixed"))
+    ref = fit_model(**_kwargs(corpus, tmp_path / "fp32", "bert_pred_genes", epochs=1))
+    s = fit_model(**_kwargs(corpus, tmp_path / "bf16", "bert_pred_genes", epochs=1, precision="bf16-mixed"))
     assert np.isfinite(s["final_val_loss"])
     assert s["final_val_loss"] == pytest.approx(ref["final_val_loss"], abs=0.05)
 
 
-def test_fingerprint_fills_defaults_and_tracks_settings(corpus, tmp_path):
-    from generain.training import run_fingerprint
+def test_fingerprint_tracks_result_settings_only(corpus, tmp_path):
+    from dataclasses import replace
 
-    partial = _kwargs(corpus, tmp_path)
-    full = {**partial, "accumulate_grad_batches": 1, "schedule_per": "step", "resume": "auto"}
-    assert run_fingerprint(partial) == run_fingerprint(full)  # defaults spelled out or not: same run
-    assert run_fingerprint({**partial, "threads": 2}) == run_fingerprint(partial)  # speed-only setting
-    assert run_fingerprint({**partial, "max_lr": 1e-3}) != run_fingerprint(partial)
+    from generain.training.resume import run_fingerprint
+
+    kw = _kwargs(corpus, tmp_path)
+    st = kw["settings"]
+    assert run_fingerprint({**kw, "threads": 2, "resume": None}) == run_fingerprint(kw)  # how it runs, not what
+    for runtime in ({"num_workers": 3}, {"progress_bar": True}, {"checkpoint_every_n_steps": 9},
+                    {"accelerator": "gpu"}, {"launcher": "srun"}, {"compile": True}):
+        assert run_fingerprint({**kw, "settings": replace(st, **runtime)}) == run_fingerprint(kw), runtime
+    for result in ({"max_lr": 1e-3}, {"epochs": 4}, {"precision": "bf16-mixed"}, {"devices": 2}):
+        assert run_fingerprint({**kw, "settings": replace(st, **result)}) != run_fingerprint(kw), result
+    assert run_fingerprint({**kw, "seed": 8}) != run_fingerprint(kw)
+
+
+def test_train_settings_are_the_schema_section():
+    """TrainSettings has exactly the schema's train keys, and the same runtime-only ones."""
+    import yaml
+
+    from conftest import REPO
+    from generain.utils import runtime_fields
+
+    spec = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]["train"]["properties"]
+    assert {f for f in TrainSettings.__dataclass_fields__} == set(spec)
+    assert set(runtime_fields(TrainSettings)) == {k for k, v in spec.items() if v.get("runtime")}
+    with pytest.raises(Exception, match=r"config train: missing keys \['epochs'\], unknown keys \['epoch'\]"):
+        TrainSettings.from_mapping({**{k: v for k, v in schema_defaults("train").items() if k != "epochs"},
+                                    "epoch": 3})

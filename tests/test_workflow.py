@@ -431,7 +431,8 @@ def stream_runs(tmp_path_factory, generated_archs4):
 def test_streaming_tokens_match_the_exact_path(stream_runs):
     """4 shards through the workflow: same QC, vocabulary, samples and split as the exact path; the gene
     token at each position has an exact bin within the tolerance (median |dbin| <= 5, p99 <= 40 of 2,000)."""
-    from generain import io, pipeline, tokenize
+    from generain import io, tokenize
+    from generain import normalize
 
     workdir, _, _ = stream_runs
     s_res, e_res = workdir / "results" / "stream", workdir / "results" / "exact"
@@ -466,12 +467,12 @@ def test_streaming_tokens_match_the_exact_path(stream_runs):
     full = io.read_matrix(e_res / "normalize" / "human" / "log_cp10m.h5")
     cols = pd.Index(full.samples["sample_id"]).get_indexer(m.samples["sample_id"])
     np.testing.assert_allclose(m.matrix, full.matrix[:, cols], rtol=1e-6)
-    ref = pipeline.load_bin_reference(s_res / "normalize" / "human" / "bin_reference.h5")
+    ref = normalize.BinReference.load(s_res / "normalize" / "human" / "bin_reference.h5")
     assert ref.values.shape == (len(exact.genes), 250) and ref.n_training_samples == len(ei)
 
 
 def _stream_outputs(res: Path) -> dict[str, object]:
-    from generain import pipeline
+    from generain import normalize
 
     out: dict[str, object] = {}
     for p in sorted((res / "tokens" / "shards").iterdir()):
@@ -480,7 +481,7 @@ def _stream_outputs(res: Path) -> dict[str, object]:
         out[name] = pd.read_parquet(res / name)
     out["vocab"] = (res / "tokens" / "vocab.tsv").read_text()
     out["genes"] = (res / "normalize" / "human" / "genes.tsv").read_text()
-    out["reference"] = pipeline.load_bin_reference(res / "normalize" / "human" / "bin_reference.h5").values
+    out["reference"] = normalize.BinReference.load(res / "normalize" / "human" / "bin_reference.h5").values
     return out
 
 

@@ -1,10 +1,10 @@
 """Rule align_species: align one setting's human and mouse embeddings; ortholog ranks and best matches."""
-from generain import pipeline
+from generain.stages import species
 from generain.utils import run_step
 
 sm = snakemake  # noqa: F821
 run_step(
-    sm.log[0], pipeline.align_species,
+    sm.log[0], species.align_species,
     setting=sm.wildcards.setting, checkpoints=list(sm.input.checkpoints), vocabs=list(sm.input.vocabs),
     orthologs=sm.input.orthologs, shared=sm.input.get("shared") or None, train_fraction=sm.params.train_fraction,
     refine_rounds=sm.params.refine_rounds, csls_k=sm.params.csls_k, seed=sm.params.seed,

@@ -1,10 +1,10 @@
 """Rule ingest_counts: read one dataset, map its genes to Ensembl ids."""
-from generain import pipeline
+from generain.stages import ingest
 from generain.utils import run_step
 
 sm = snakemake  # noqa: F821
 run_step(
-    sm.log[0], pipeline.ingest_dataset,
+    sm.log[0], ingest.ingest_dataset,
     path=sm.input.counts, fmt=sm.params.fmt, name=sm.wildcards.dataset, species_name=sm.params.species,
     gene_table=sm.input.gene_table or None, out_matrix=sm.output.matrix, out_report=sm.output.report,
     read_options=sm.params.read_options,

@@ -1,11 +1,11 @@
 """Rule summarize_run: headline figures of every stage -> summary.json."""
-from generain import pipeline
+from generain.stages import summary
 from generain.utils import run_step
 
 sm = snakemake  # noqa: F821
 models = sm.params.models
 run_step(
-    sm.log[0], pipeline.summarize_run,
+    sm.log[0], summary.summarize_run,
     run_name=sm.params.run_name, ingest_reports=list(sm.input.ingest), qc_table=sm.input.qc,
     normalized_genes=dict(zip(sm.params.species, sm.input.genes)), vocab=sm.input.vocab, index=sm.input.index,
     train_summaries=dict(zip(models, sm.input.train)), auc=dict(zip(sm.params.embeddings, sm.input.auc)),

@@ -15,5 +15,10 @@ SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<mask>", "<cls>")
 PAD_ID = 0
 MASK_ID = 1
 CLS_ID = 2
+N_EXPR_BINS = 100
+"""Within-sample expression bins of BERT_Pred_Expr (tokens 1..100; 0 = masked or padding).
+
+GeneRAIN, Methods: 100 quantile bins of the sequence's genes."""
+
 MOUSE_PREFIX = "m_"
 """Prefix of mouse gene tokens in a mixed-species vocabulary (GeneRAIN-HM)."""

@@ -57,6 +57,28 @@ def write_embeddings(table: pd.DataFrame, *, w2v_path: str | os.PathLike[str], p
     write_parquet(arrow, parquet_path)
 
 
+def split_by_biotype(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The human protein-coding and lncRNA rows of an embedding table.
+
+    The sweep trains its classifiers on the protein-coding genes and applies
+    them to the lncRNAs (GeneRAIN, Results "lncRNA function predictions").
+    Rows of species "human" or "" (a single-species table) count as human.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Embedding table (:func:`gene_embedding_table`), one row per gene.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Protein-coding rows, then lncRNA rows, each in table order with a fresh index.
+    """
+    human = table[table["species"].isin(["human", ""])]
+    return (human[human["biotype"] == "protein_coding"].reset_index(drop=True),
+            human[human["biotype"] == "lncRNA"].reset_index(drop=True))
+
+
 def embedding_matrix(table: pd.DataFrame) -> np.ndarray:
     """Stack the ``embedding`` column into float32 (n_genes, dim)."""
     return np.stack(table["embedding"].to_numpy()).astype(np.float32) if len(table) else np.zeros((0, 0), np.float32)

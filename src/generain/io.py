@@ -87,6 +87,26 @@ class CountMatrix:
         return self.counts.shape  # type: ignore[return-value]
 
 
+def require_unique_samples(sample_ids: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Raise if a counts file repeats a sample id.
+
+    Parameters
+    ----------
+    sample_ids : np.ndarray
+        str, shape (n_samples,), the file's sample ids in file order.
+    path : path-like
+        The file, named in the error.
+
+    Raises
+    ------
+    InputError
+        Naming the file and up to three repeated ids.
+    """
+    if len(set(sample_ids)) != len(sample_ids):
+        dup = pd.Series(sample_ids).loc[lambda s: s.duplicated()].head(3).tolist()
+        raise InputError(f"{path}: duplicated sample ids, e.g. {dup}")
+
+
 def decode_strings(values: np.ndarray) -> np.ndarray:
     """HDF5 strings (bytes or str) -> object array of str."""
     if values.dtype.kind == "S" or (values.dtype == object and len(values) and isinstance(values[0], bytes)):

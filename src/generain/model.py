@@ -34,14 +34,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import N_EXPR_BINS
+
 #: Label value ignored by the losses (PyTorch's and Hugging Face's convention).
 IGNORE_INDEX = -100
 
 #: The model types of the GeneRAIN paper, as named in the output contract.
 MODEL_TYPES = ("gpt", "bert_pred_genes", "bert_pred_expr")
-
-#: Number of within-sample expression bins (tokens 1..100; 0 = masked/padding).
-N_EXPR_BINS = 100
 
 _ACTIVATIONS = {"gelu": lambda x: F.gelu(x), "gelu_new": lambda x: F.gelu(x, approximate="tanh")}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,15 @@ from scipy.linalg import orthogonal_procrustes
 log = logging.getLogger(__name__)
 
 RANK_COLUMNS = ("human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine")
+
+SETTING_LABELS = {
+    "mixed": "supervised (mixed-species model)",
+    "shared": "shared + supervised",
+    "separate": "separate models",
+    "pseudo_species": "pseudo-species control",
+    "expression_svd": "expression SVD per species (no model)",
+}
+"""The species.settings and their names in GeneRAIN-HM's ortholog-rank table."""
 
 
 def split_halves(n_samples: int, *, seed: int) -> np.ndarray:
@@ -312,6 +321,86 @@ def shared_token_pairs(pairs: pd.DataFrame, n_shared: int, *, train_fraction: fl
     return shared
 
 
+def pseudo_species_corpus(
+    values: np.ndarray,
+    genes: pd.DataFrame,
+    sample_ids: np.ndarray,
+    orthologs: pd.DataFrame,
+    *,
+    method: str,
+    n_bins: int,
+    length: int,
+    seed: int,
+) -> dict[str, Any]:
+    """GeneRAIN-HM's pseudo-species control corpus from one species' samples.
+
+    Samples are split in seeded halves (:func:`split_halves`). Each half is
+    normalized against its own samples (each "species" has its own per-gene
+    reference, as real species do). In the second half every gene with a
+    one-to-one mouse ortholog is renamed to the mouse gene (token
+    ``m_<mouse Ensembl id>``, species "mouse") and its sample id gets the
+    ``m_`` prefix; its genes without an ortholog are removed, as a mouse
+    sample cannot contain them. Method: GeneRAIN-HM (bioRxiv
+    10.1101/2024.04.01.587517), the pseudo-species control.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        float32, shape (n_genes, n_samples), log10(CP10M+1) of the samples.
+    genes : pandas.DataFrame
+        ensembl_id, symbol, biotype of the rows of ``values``.
+    sample_ids : np.ndarray
+        str, shape (n_samples,).
+    orthologs : pandas.DataFrame
+        One-to-one pairs: human_ensembl_id, mouse_ensembl_id (mouse_symbol optional).
+    method, n_bins
+        Normalization of each half (:func:`generain.normalize.gene_scores`).
+    length : int
+        Gene tokens per sample.
+    seed : int
+        Seed of the halves.
+
+    Returns
+    -------
+    dict
+        vocab (pandas.DataFrame, :func:`generain.tokenize.build_vocab`: human
+        genes, then the renamed mouse genes), gene_tokens and expr_tokens
+        (uint16/uint8 (n_samples, length), first half's samples first),
+        n_tokens (int (n_samples,)), sample_ids (object (n_samples,)),
+        species (object (n_samples,): "human" or "mouse"), and the counts
+        human_samples, mouse_samples, human_genes, mouse_genes.
+    """
+    from . import normalize, tokenize
+
+    second = split_halves(values.shape[1], seed=seed)
+    h2m = orthologs.set_index("human_ensembl_id")
+    hum_genes = genes[["ensembl_id", "symbol", "biotype"]].reset_index(drop=True)
+    has_orth = hum_genes["ensembl_id"].isin(h2m.index).to_numpy()
+    with_orth = hum_genes.loc[has_orth, "ensembl_id"]
+    mou_genes = pd.DataFrame({
+        "ensembl_id": h2m.loc[with_orth, "mouse_ensembl_id"].to_numpy(),
+        "symbol": h2m.loc[with_orth, "mouse_symbol"].to_numpy() if "mouse_symbol" in h2m else "",
+        "biotype": hum_genes.loc[has_orth, "biotype"].to_numpy(),
+    })
+    vocab, (ids_h, ids_m) = tokenize.corpus_vocab([("human", hum_genes), ("mouse", mou_genes)])
+    parts = []
+    for half, rows, ids in ((~second, np.arange(len(hum_genes)), ids_h), (second, np.flatnonzero(has_orth), ids_m)):
+        vals = values[np.ix_(rows, np.flatnonzero(half))]
+        sc, ok = normalize.gene_scores(vals, method, n_bins=n_bins)  # type: ignore[arg-type]
+        parts.append(tokenize.tokenize_samples(sc, ok, vals, ids, length=length))
+    sample_ids = np.asarray(sample_ids)
+    return {
+        "vocab": vocab,
+        "gene_tokens": np.concatenate([parts[0][0], parts[1][0]]),
+        "expr_tokens": np.concatenate([parts[0][1], parts[1][1]]),
+        "n_tokens": np.concatenate([parts[0][2], parts[1][2]]),
+        "sample_ids": np.concatenate([sample_ids[~second], "m_" + sample_ids[second].astype(object)]),
+        "species": np.array(["human"] * int((~second).sum()) + ["mouse"] * int(second.sum()), dtype=object),
+        "human_samples": int((~second).sum()), "mouse_samples": int(second.sum()),
+        "human_genes": int(len(hum_genes)), "mouse_genes": int(len(mou_genes)),
+    }
+
+
 def _matrix(t: pd.DataFrame) -> np.ndarray:
     return np.stack(t["embedding"].to_numpy()).astype(np.float64) if len(t) else np.zeros((0, 1))
 
@@ -349,7 +438,7 @@ def align_embeddings(
 ) -> Alignment:
     """Split an embedding table by species, find its ortholog pairs and fit the alignment on the training ones.
 
-    Parameters are those of :func:`compare_embeddings`.
+    Parameters are those of :func:`ortholog_rank_table`.
 
     Raises
     ------
@@ -391,7 +480,7 @@ def rank_table(al: Alignment) -> pd.DataFrame:
                          "split": al.split, "rank": rank, "cosine": cos, "shared_token": al.shared})
 
 
-def compare_embeddings(
+def ortholog_rank_table(
     table: pd.DataFrame,
     orthologs: pd.DataFrame,
     *,
@@ -472,6 +561,6 @@ def best_match_table(
     refine_rounds: int = 0,
     csls_k: int = 10,
 ) -> pd.DataFrame:
-    """:func:`best_match_frame` after the alignment :func:`compare_embeddings` fits (same training pairs)."""
+    """:func:`best_match_frame` after the alignment :func:`ortholog_rank_table` fits (same training pairs)."""
     return best_match_frame(align_embeddings(table, orthologs, train_fraction=train_fraction, seed=seed,
                                              refine_rounds=refine_rounds, csls_k=csls_k))

@@ -13,14 +13,15 @@ sweep in batches with the solver of :mod:`generain.classifier`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from .utils import InputError
+from .utils import InputError, settings_from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,43 @@ def memberships(gene_sets: pd.DataFrame, properties: pd.DataFrame, genes: np.nda
                           shape=(len(properties), len(pos)), dtype=bool)
     y.sum_duplicates()
     return y
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The config section ``sweep``: every key of config/schema.yaml's ``sweep``, no defaults here.
+
+    Defaults and descriptions live once, in the schema. ``batch_size`` and
+    ``device`` only change how the solver runs (schema ``runtime: true``,
+    ``metadata={"runtime": True}`` here): they are not Snakemake params, so
+    changing them re-runs no finished job. ``shards``, ``baselines`` and
+    ``external`` shape the workflow's jobs.
+    """
+
+    min_genes: int
+    max_genes: int
+    max_jaccard: float
+    max_properties: int | None
+    folds: int
+    C: float
+    shards: int
+    max_iter: int
+    tol: float
+    baselines: list[str]
+    external: dict[str, str]
+    batch_size: int = field(metadata={"runtime": True})  # noqa: RUF009
+    device: str = field(metadata={"runtime": True})  # noqa: RUF009
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SweepSettings:
+        """Build from the config section ``sweep`` (validated, defaults filled in by the schema).
+
+        Raises
+        ------
+        InputError
+            Naming the keys that are missing or unknown.
+        """
+        return settings_from_mapping(cls, values, section="sweep")
 
 
 @dataclass

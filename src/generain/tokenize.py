@@ -18,18 +18,18 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import MOUSE_PREFIX, SPECIAL_TOKENS
+from . import MOUSE_PREFIX, N_EXPR_BINS, SPECIAL_TOKENS
 from .utils import atomic_path, write_parquet
 
 log = logging.getLogger(__name__)
 
 VOCAB_COLUMNS = ("token_id", "token", "ensembl_id", "symbol", "biotype", "species")
-N_EXPR_BINS = 100
 
 
 def build_vocab(genes: pd.DataFrame) -> pd.DataFrame:
@@ -71,6 +71,50 @@ def build_vocab(genes: pd.DataFrame) -> pd.DataFrame:
     if vocab["token"].duplicated().any():
         raise ValueError(f"duplicated tokens in vocabulary: {vocab.loc[vocab['token'].duplicated(), 'token'].head(3).tolist()}")
     return vocab[list(VOCAB_COLUMNS)]
+
+
+def corpus_vocab(
+    genes: Sequence[tuple[str, pd.DataFrame]],
+    *,
+    shared: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The vocabulary of a one- or two-species corpus, and each species' gene -> token id map.
+
+    Tokens follow the species in the order given (GeneRAIN-HM: human, then
+    mouse with the ``m_`` prefix). In GeneRAIN-HM's shared-token setting the
+    mouse gene of each ``shared`` pair has no token of its own: it takes its
+    human ortholog's token.
+
+    Parameters
+    ----------
+    genes : sequence of (str, pandas.DataFrame)
+        Per species ("human" or "mouse"): its genes (ensembl_id, symbol,
+        biotype) in the order they get tokens.
+    shared : pandas.DataFrame, optional
+        human_ensembl_id, mouse_ensembl_id of the pairs sharing one token
+        (:func:`generain.species.shared_token_pairs`).
+
+    Returns
+    -------
+    (pandas.DataFrame, list of np.ndarray)
+        The vocabulary (:func:`build_vocab`), and per species int64
+        (n_genes,) token ids of its genes, in its genes' order.
+
+    Raises
+    ------
+    KeyError
+        If a shared pair's human gene is not among the human genes.
+    """
+    shared = shared if shared is not None else pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id"])
+    shared_mouse = set(shared["mouse_ensembl_id"])
+    own = [g.assign(species=sp) if sp != "mouse" else g[~g["ensembl_id"].isin(shared_mouse)].assign(species=sp)
+           for sp, g in genes]
+    vocab = build_vocab(pd.concat(own, ignore_index=True))
+    tok = dict(zip(zip(vocab["species"], vocab["ensembl_id"]), vocab["token_id"]))
+    m2h = dict(zip(shared["mouse_ensembl_id"], shared["human_ensembl_id"]))
+    ids = [np.array([tok[(sp, g)] if (sp, g) in tok else tok[("human", m2h[g])] for g in gs["ensembl_id"]],
+                    dtype=np.int64) for sp, gs in genes]
+    return vocab, ids
 
 
 def read_vocab(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -8,22 +8,54 @@ looks finished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+PathLike = str | os.PathLike[str]
+T = TypeVar("T")
+"""A file or folder path, as the stage functions take them."""
 
 log = logging.getLogger("generain")
 
 
 class InputError(ValueError):
     """Bad input: the message names the file or config key and what was wrong."""
+
+
+def settings_from_mapping(cls: type[T], values: Mapping[str, Any], *, section: str) -> T:
+    """A settings dataclass from a config section: every field from ``values``, nothing else.
+
+    The workflow validates the config against config/schema.yaml and fills in
+    its defaults first, so the dataclasses carry no defaults of their own.
+
+    Raises
+    ------
+    InputError
+        Naming the config section and the keys that are missing from
+        ``values`` or unknown to ``cls``.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    missing, unknown = names - set(values), set(values) - names
+    if missing or unknown:
+        raise InputError(f"config {section}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    return cls(**values)
+
+
+def runtime_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a settings dataclass made with ``metadata={"runtime": True}``.
+
+    They only change how a job runs (schema: ``runtime: true``), never its result.
+    """
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("runtime"))
 
 
 @contextlib.contextmanager

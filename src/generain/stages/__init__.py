@@ -1,0 +1,29 @@
+"""One module per workflow stage: paths and typed settings in, files out.
+
+Each rule's script in ``workflow_scripts/`` imports its stage module and
+makes one call; nothing here reads Snakemake objects or the config file, so
+every stage can also be run from Python or a notebook. The algorithms live in
+the domain modules one level up (:mod:`generain.normalize`,
+:mod:`generain.tokenize`, :mod:`generain.species`, ...).
+
+Data flow, with the rules of each stage:
+
+=================  ==========================================================
+stage module       rules
+=================  ==========================================================
+``annotation``     refresh_gene_table, select_orthologs
+``ingest``         ingest_counts
+``qc``             qc_samples
+``normalize``      normalize_counts, fit_bin_reference, transform_expression
+``stream``         plan_shards, scan_shard, merge_stream, stream_vocab,
+                   bin_shard, gather_stream_tokens (ARCHS4 scale)
+``tokenize``       tokenize_samples, make_pseudo_species
+``train``          train_model
+``embed``          export_embeddings
+``sweep``          make_baseline, catalogue_properties, sweep_properties,
+                   gather_sweep, compare_embeddings
+``lncrna``         predict_lncrna
+``species``        align_species, compare_species
+``summary``        summarize_run
+=================  ==========================================================
+"""

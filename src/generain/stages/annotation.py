@@ -1,0 +1,42 @@
+"""Rules refresh_gene_table and select_orthologs: the gene table and the ortholog table in use.
+
+A stage module: paths and typed settings in, files out; it reads neither
+Snakemake objects nor the config (see ``generain.stages``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import annotation
+from ..utils import PathLike, atomic_path
+
+log = logging.getLogger(__name__)
+
+def refresh_gene_table(*, snapshot: PathLike, out_genes: PathLike, query: Any = None) -> int:
+    """Refresh the bundled gene table's symbols, biotypes and Entrez ids from MyGene.info.
+
+    Genes MyGene.info does not return keep their snapshot annotation.
+    """
+    snap = annotation.read_gene_table(snapshot)
+    fresh = annotation.refresh_gene_table(snap["ensembl_id"].tolist(), query=query)
+    found = fresh["symbol"] != ""
+    out = snap.copy()
+    for col in ("symbol", "biotype", "entrez_id"):
+        out.loc[found.to_numpy(), col] = fresh.loc[found, col].to_numpy()
+    with atomic_path(out_genes) as tmp:
+        out.to_csv(tmp, sep="\t", index=False)
+    log.info("gene table refreshed: %d of %d genes updated from MyGene.info", int(found.sum()), len(out))
+    return int(found.sum())
+
+
+def select_orthologs(*, hcop: PathLike, min_sources: int, out_orthologs: PathLike) -> int:
+    """Write the one-to-one ortholog table chosen from HCOP predictions.
+
+    See :func:`generain.annotation.hcop_one_to_one`; returns the number of pairs.
+    """
+    pairs = annotation.hcop_one_to_one(annotation.read_hcop(hcop), min_sources)
+    with atomic_path(out_orthologs) as tmp:
+        pairs.to_csv(tmp, sep="\t", index=False)
+    return len(pairs)
