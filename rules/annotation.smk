@@ -22,11 +22,11 @@ rule select_orthologs:
         hcop=config["annotation"]["hcop_table"],
     output:
         orthologs=os.path.join(RESULTS, "annotation", "orthologs_hcop.tsv"),
-    params:
-        min_sources=config["annotation"]["hcop_min_sources"],
     log:
         os.path.join(LOGS, "select_orthologs.log"),
     conda:
         ENV_CORE
+    params:
+        min_sources=config["annotation"]["hcop_min_sources"],
     script:
         "../workflow_scripts/select_orthologs.py"

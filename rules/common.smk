@@ -14,14 +14,20 @@ DOWNLOADS = {}
 for _d in [d for d in config["datasets"] if d.get("url")] + config["downloads"]:
     _p = os.path.normpath(_d["path"])
     if _p in DOWNLOADS and DOWNLOADS[_p]["url"] != _d["url"]:
-        raise ValueError(f"config: {_d['path']} is to be downloaded from two URLs ({DOWNLOADS[_p]['url']}, {_d['url']})")
+        raise ValueError(
+            f"config: {_d['path']} is to be downloaded from two URLs ({DOWNLOADS[_p]['url']}, {_d['url']})"
+        )
     DOWNLOADS[_p] = {"url": _d["url"], "sha256": _d.get("sha256")}
 # Settings that only change how a job runs (schema: runtime: true), per config
 # section. They are never params, so changing them re-runs no finished job; the
 # scripts read them from the config.
 with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _f:
     RUNTIME_KEYS = {
-        _section: {_k for _k, _spec in _props.get("properties", {}).items() if _spec.get("runtime")}
+        _section: {
+            _k
+            for _k, _spec in _props.get("properties", {}).items()
+            if _spec.get("runtime")
+        }
         for _section, _props in yaml.safe_load(_f)["properties"].items()
     }
 
@@ -32,14 +38,21 @@ def result_params(section, *keys, **overrides):
     Snakemake re-runs a finished job when its params change, so a job's params
     hold exactly the settings that change its result.
     """
-    values = {k: v for k, v in config[section].items() if k not in RUNTIME_KEYS.get(section, ())}
+    values = {
+        k: v
+        for k, v in config[section].items()
+        if k not in RUNTIME_KEYS.get(section, ())
+    }
     if keys:
         values = {k: values[k] for k in keys}
     return {**values, **overrides}
 
 
 # Species of the run's samples, human first; each is normalized on its own.
-SPECIES = sorted({d.get("species", "human") for d in config["datasets"]}, key=["human", "mouse"].index)
+SPECIES = sorted(
+    {d.get("species", "human") for d in config["datasets"]},
+    key=["human", "mouse"].index,
+)
 MODELS = config["models"]
 # Human-mouse comparison settings (species.settings); all but pseudo_species need both species.
 # expression_svd needs no model: per-species SVD of the normalized matrix, the linear reference.
@@ -133,7 +146,11 @@ wildcard_constraints:
 
 def sweep_catalogue(wildcards):
     """The property catalogue an embedding is swept on: its own (models) or its model's (baselines)."""
-    model = BASELINES[wildcards.embedding]["of"] if wildcards.embedding in BASELINES else wildcards.embedding
+    model = (
+        BASELINES[wildcards.embedding]["of"]
+        if wildcards.embedding in BASELINES
+        else wildcards.embedding
+    )
     return os.path.join(RESULTS, "sweep", model, "properties.parquet")
 
 
@@ -160,7 +177,11 @@ def species_gene_table(species):
 
 
 def ingested(kind="h5", species=None):
-    names = [n for n, d in DATASETS.items() if species is None or d.get("species", "human") == species]
+    names = [
+        n
+        for n, d in DATASETS.items()
+        if species is None or d.get("species", "human") == species
+    ]
     return expand(os.path.join(RESULTS, "ingest", f"{{dataset}}.{kind}"), dataset=names)
 
 
@@ -173,12 +194,17 @@ def ingest_reports():
 
 def stream_datasets(species=None):
     """Streamed datasets, in config order (all when species is None)."""
-    return [n for n, d in DATASETS.items() if species is None or d.get("species", "human") == species]
+    return [
+        n
+        for n, d in DATASETS.items()
+        if species is None or d.get("species", "human") == species
+    ]
 
 
 def stream_shard_files(name, species=None):
     """Input function: file `name` of every shard of the streamed datasets (of one species, or of the
-    species wildcard when species is "wildcard"), in dataset then shard order; waits for plan_shards."""
+    species wildcard when species is "wildcard"), in dataset then shard order; waits for plan_shards.
+    """
 
     def files(wildcards):
         sp = wildcards.species if species == "wildcard" else species
@@ -187,7 +213,10 @@ def stream_shard_files(name, species=None):
             plan = checkpoints.plan_shards.get(dataset=ds).output.plan
             with open(plan) as fh:
                 n = len(json.load(fh)["shards"])
-            out += [os.path.join(RESULTS, "stream", ds, f"shard_{k:05d}", name) for k in range(n)]
+            out += [
+                os.path.join(RESULTS, "stream", ds, f"shard_{k:05d}", name)
+                for k in range(n)
+            ]
         return out
 
     return files
@@ -212,7 +241,9 @@ def bin_reference_input(species):
     if isinstance(ref, dict):
         ref = ref.get(species)
     elif ref and len(SPECIES) > 1:
-        raise ValueError("config normalization.reference: give one reference per species ({human: ..., mouse: ...})")
+        raise ValueError(
+            "config normalization.reference: give one reference per species ({human: ..., mouse: ...})"
+        )
     return [ref] if ref else []
 
 
@@ -220,12 +251,22 @@ def comparison_inputs(wildcards):
     """Checkpoints and vocabularies (and the shared-token list) of one species setting."""
     m = wildcards.model
     if wildcards.setting == "expression_svd":
-        return {"checkpoints": [], "vocabs": [], "orthologs": ortholog_table(),
-                "matrices": [normalized(sp, "log_cp10m.h5") for sp in SPECIES]}
-    corpora = {"mixed": ["main"], "pseudo_species": ["pseudo_species"], "shared": ["shared"],
-               "separate": ["human", "mouse"]}[wildcards.setting]
+        return {
+            "checkpoints": [],
+            "vocabs": [],
+            "orthologs": ortholog_table(),
+            "matrices": [normalized(sp, "log_cp10m.h5") for sp in SPECIES],
+        }
+    corpora = {
+        "mixed": ["main"],
+        "pseudo_species": ["pseudo_species"],
+        "shared": ["shared"],
+        "separate": ["human", "mouse"],
+    }[wildcards.setting]
     out = {
-        "checkpoints": [os.path.join(RESULTS, "models", c, m, "model.pt") for c in corpora],
+        "checkpoints": [
+            os.path.join(RESULTS, "models", c, m, "model.pt") for c in corpora
+        ],
         "vocabs": [os.path.join(corpus_dir(c), "vocab.tsv") for c in corpora],
         "orthologs": ortholog_table(),
     }
@@ -287,4 +328,6 @@ def shard_mem_mb(wildcards, input, attempt):
     with open(input.plan) as fh:
         plan = json.load(fh)
     start, stop = plan["shards"][int(wildcards.shard)]
-    return int((1024 + plan["n_genes"] * (stop - start) * 20 / 2**20) * 2 ** (attempt - 1))
+    return int(
+        (1024 + plan["n_genes"] * (stop - start) * 20 / 2**20) * 2 ** (attempt - 1)
+    )

@@ -11,13 +11,13 @@ localrules:
 rule download:
     output:
         "{download}",
-    params:
-        url=lambda wc: DOWNLOADS[wc.download]["url"],
-        sha256=lambda wc: DOWNLOADS[wc.download]["sha256"],
     log:
         os.path.join(LOGS, "download", "{download}.log"),
     retries: 0
     conda:
         ENV_CORE
+    params:
+        url=lambda wc: DOWNLOADS[wc.download]["url"],
+        sha256=lambda wc: DOWNLOADS[wc.download]["sha256"],
     script:
         "../workflow_scripts/download.py"

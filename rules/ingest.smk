@@ -5,10 +5,18 @@
 rule ingest_counts:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
-        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset].get("species", "human")),
+        gene_table=lambda wc: species_gene_table(
+            DATASETS[wc.dataset].get("species", "human")
+        ),
     output:
         matrix=os.path.join(RESULTS, "ingest", "{dataset}.h5"),
         report=os.path.join(RESULTS, "ingest", "{dataset}.json"),
+    log:
+        os.path.join(LOGS, "ingest_counts", "{dataset}.log"),
+    benchmark:
+        os.path.join(BENCH, "ingest_counts", "{dataset}.tsv")
+    conda:
+        ENV_CORE
     params:
         fmt=lambda wc: DATASETS[wc.dataset]["format"],
         species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
@@ -17,11 +25,5 @@ rule ingest_counts:
             if "gene_id_column" in DATASETS[wc.dataset]
             else {}
         ),
-    log:
-        os.path.join(LOGS, "ingest_counts", "{dataset}.log"),
-    benchmark:
-        os.path.join(BENCH, "ingest_counts", "{dataset}.tsv")
-    conda:
-        ENV_CORE
     script:
         "../workflow_scripts/ingest_counts.py"

@@ -14,13 +14,13 @@ rule predict_lncrna:
             caption="../report/lncrna.rst",
             category="4. lncRNA predictions",
         ),
-    params:
-        lncrna=result_params("lncrna"),
     log:
         os.path.join(LOGS, "predict_lncrna", "{model}.log"),
     benchmark:
         os.path.join(BENCH, "predict_lncrna", "{model}.tsv")
     conda:
         ENV_CORE
+    params:
+        lncrna=result_params("lncrna"),
     script:
         "../workflow_scripts/predict_lncrna.py"

@@ -10,16 +10,16 @@ rule normalize_counts:
     output:
         matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
         genes=os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
-    params:
-        biotypes=config["normalization"]["biotypes"],
-        min_mean=config["normalization"]["min_mean"],
-        deduplicate_by=config["normalization"]["deduplicate_by"],
     log:
         os.path.join(LOGS, "normalize_counts", "{species}.log"),
     benchmark:
         os.path.join(BENCH, "normalize_counts", "{species}.tsv")
     conda:
         ENV_CORE
+    params:
+        biotypes=config["normalization"]["biotypes"],
+        min_mean=config["normalization"]["min_mean"],
+        deduplicate_by=config["normalization"]["deduplicate_by"],
     script:
         "../workflow_scripts/normalize_counts.py"
 
@@ -29,14 +29,14 @@ rule fit_bin_reference:
         matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
     output:
         reference=os.path.join(RESULTS, "normalize", "{species}", "bin_reference.h5"),
-    params:
-        n_bins=config["normalization"]["n_bins"],
-        fraction=config["normalization"]["reference_fraction"],
-        min_points=config["normalization"]["reference_min_points"],
     log:
         os.path.join(LOGS, "fit_bin_reference", "{species}.log"),
     conda:
         ENV_CORE
+    params:
+        n_bins=config["normalization"]["n_bins"],
+        fraction=config["normalization"]["reference_fraction"],
+        min_points=config["normalization"]["reference_min_points"],
     script:
         "../workflow_scripts/fit_bin_reference.py"
 
@@ -47,14 +47,14 @@ rule transform_expression:
         reference=lambda wc: bin_reference_input(wc.species),
     output:
         scores=os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
-    params:
-        method=config["normalization"]["method"],
-        n_bins=config["normalization"]["n_bins"],
     log:
         os.path.join(LOGS, "transform_expression", "{species}.log"),
     benchmark:
         os.path.join(BENCH, "transform_expression", "{species}.tsv")
     conda:
         ENV_CORE
+    params:
+        method=config["normalization"]["method"],
+        n_bins=config["normalization"]["n_bins"],
     script:
         "../workflow_scripts/transform_expression.py"

@@ -13,11 +13,11 @@ rule qc_samples:
             caption="../report/qc.rst",
             category="1. Sample QC",
         ),
-    params:
-        criteria=config["qc"],
     log:
         os.path.join(LOGS, "qc_samples.log"),
     conda:
         ENV_CORE
+    params:
+        criteria=config["qc"],
     script:
         "../workflow_scripts/qc_samples.py"

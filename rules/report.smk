@@ -5,33 +5,43 @@ rule summarize_run:
     input:
         ingest=ingest_reports(),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
-        genes=expand(os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"), species=SPECIES),
+        genes=expand(
+            os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
+            species=SPECIES,
+        ),
         vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
         index=os.path.join(RESULTS, "tokens", "index.parquet"),
         train=expand(
             os.path.join(RESULTS, "models", "main", "{model}", "summary.json"),
             model=MODELS,
         ),
-        auc=expand(os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"), embedding=SWEEP_EMBEDDINGS),
-        catalogues=expand(
-            os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"), embedding=MODELS
+        auc=expand(
+            os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"),
+            embedding=SWEEP_EMBEDDINGS,
         ),
-        comparison=[os.path.join(RESULTS, "sweep", "comparison.tsv")] if BASELINES else [],
+        catalogues=expand(
+            os.path.join(RESULTS, "sweep", "{embedding}", "properties.parquet"),
+            embedding=MODELS,
+        ),
+        comparison=(
+            [os.path.join(RESULTS, "sweep", "comparison.tsv")] if BASELINES else []
+        ),
         predictions=expand(
-            os.path.join(RESULTS, "lncrna", "{model}", "predictions.parquet"), model=MODELS
+            os.path.join(RESULTS, "lncrna", "{model}", "predictions.parquet"),
+            model=MODELS,
         ),
         species=list(species_outputs().values()),
     output:
         summary=os.path.join(RESULTS, "summary.json"),
+    log:
+        os.path.join(LOGS, "summarize_run.log"),
+    conda:
+        ENV_CORE
     params:
         run_name=config["run_name"],
         species=SPECIES,
         models=MODELS,
         embeddings=SWEEP_EMBEDDINGS,
         species_models=list(species_outputs()),
-    log:
-        os.path.join(LOGS, "summarize_run.log"),
-    conda:
-        ENV_CORE
     script:
         "../workflow_scripts/summarize_run.py"

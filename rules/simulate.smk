@@ -14,11 +14,11 @@ rule simulate_human_mouse:
         mouse=os.path.join(SIM["out_dir"], "mouse.h5"),
         orthologs=os.path.join(SIM["out_dir"], "orthologs.tsv"),
         truth=os.path.join(SIM["out_dir"], "truth.tsv"),
-    params:
-        sim=SIM,
     log:
         os.path.join(LOGS, "simulate_human_mouse.log"),
     conda:
         ENV_CORE
+    params:
+        sim=SIM,
     script:
         "../workflow_scripts/simulate_human_mouse.py"

@@ -19,7 +19,13 @@ rule make_pseudo_species:
         shards=directory(
             os.path.join(RESULTS, "species", "pseudo_species", "tokens", "shards")
         ),
-        index=os.path.join(RESULTS, "species", "pseudo_species", "tokens", "index.parquet"),
+        index=os.path.join(
+            RESULTS, "species", "pseudo_species", "tokens", "index.parquet"
+        ),
+    log:
+        os.path.join(LOGS, "make_pseudo_species.log"),
+    conda:
+        ENV_CORE
     params:
         method=config["normalization"]["method"],
         n_bins=config["normalization"]["n_bins"],
@@ -27,10 +33,6 @@ rule make_pseudo_species:
         validation_fraction=config["tokens"]["validation_fraction"],
         shard_size=config["tokens"]["shard_size"],
         seed=config["seed"],
-    log:
-        os.path.join(LOGS, "make_pseudo_species.log"),
-    conda:
-        ENV_CORE
     script:
         "../workflow_scripts/make_pseudo_species.py"
 
@@ -40,21 +42,27 @@ rule align_species:
         unpack(comparison_inputs),
     output:
         ranks=os.path.join(RESULTS, "species", "{model}", "{setting}", "ranks.parquet"),
-        best_match=os.path.join(RESULTS, "species", "{model}", "{setting}", "best_match.parquet"),
-        embedding=os.path.join(RESULTS, "species", "{model}", "{setting}", "embedding.parquet"),
-        w2v=os.path.join(RESULTS, "species", "{model}", "{setting}", "embedding.w2v.txt"),
-    params:
-        train_fraction=config["species"]["train_fraction"],
-        refine_rounds=config["species"]["refine_rounds"],
-        csls_k=config["species"]["csls_k"],
-        dim=config["model"]["n_embd"],
-        seed=config["seed"],
+        best_match=os.path.join(
+            RESULTS, "species", "{model}", "{setting}", "best_match.parquet"
+        ),
+        embedding=os.path.join(
+            RESULTS, "species", "{model}", "{setting}", "embedding.parquet"
+        ),
+        w2v=os.path.join(
+            RESULTS, "species", "{model}", "{setting}", "embedding.w2v.txt"
+        ),
     log:
         os.path.join(LOGS, "align_species", "{model}_{setting}.log"),
     benchmark:
         os.path.join(BENCH, "align_species", "{model}_{setting}.tsv")
     conda:
         ENV_CORE
+    params:
+        train_fraction=config["species"]["train_fraction"],
+        refine_rounds=config["species"]["refine_rounds"],
+        csls_k=config["species"]["csls_k"],
+        dim=config["model"]["n_embd"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/align_species.py"
 
@@ -62,7 +70,9 @@ rule align_species:
 rule compare_species:
     input:
         ranks=expand(
-            os.path.join(RESULTS, "species", "{{model}}", "{setting}", "ranks.parquet"),
+            os.path.join(
+                RESULTS, "species", "{{model}}", "{setting}", "ranks.parquet"
+            ),
             setting=SPECIES_SETTINGS,
         ),
     output:
@@ -77,11 +87,11 @@ rule compare_species:
             caption="../report/species_plot.rst",
             category="5. Human-mouse comparison",
         ),
-    params:
-        settings=SPECIES_SETTINGS,
     log:
         os.path.join(LOGS, "compare_species", "{model}.log"),
     conda:
         ENV_CORE
+    params:
+        settings=SPECIES_SETTINGS,
     script:
         "../workflow_scripts/compare_species.py"

@@ -21,16 +21,18 @@ ruleorder: gather_stream_tokens > tokenize_samples
 checkpoint plan_shards:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
-        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset].get("species", "human")),
+        gene_table=lambda wc: species_gene_table(
+            DATASETS[wc.dataset].get("species", "human")
+        ),
     output:
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
-    params:
-        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
-        shard_samples=NORM["shard_samples"],
     log:
         os.path.join(LOGS, "plan_shards", "{dataset}.log"),
     conda:
         ENV_CORE
+    params:
+        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        shard_samples=NORM["shard_samples"],
     script:
         "../workflow_scripts/plan_shards.py"
 
@@ -39,27 +41,35 @@ rule scan_shard:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
-        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset].get("species", "human")),
+        gene_table=lambda wc: species_gene_table(
+            DATASETS[wc.dataset].get("species", "human")
+        ),
     output:
         qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
-        sketch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"),
+        sketch=os.path.join(
+            RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"
+        ),
         # pass 1's log10(CP10M+1) of the vocabulary-biotype genes, read by pass 2
         # instead of inflating the file again; deleted once the shard is binned
-        scratch=temp(os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy")),
-    params:
-        criteria=config["qc"],
-        sketch_points=NORM["sketch_points"],
-        biotypes=NORM["biotypes"],
-        matrix_fraction=NORM["matrix_fraction"],
-        seed=config["seed"],
-    resources:
-        mem_mb=shard_mem_mb,
+        scratch=temp(
+            os.path.join(
+                RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy"
+            )
+        ),
     log:
         os.path.join(LOGS, "scan_shard", "{dataset}", "{shard}.log"),
     benchmark:
         os.path.join(BENCH, "scan_shard", "{dataset}", "{shard}.tsv")
     conda:
         ENV_CORE
+    resources:
+        mem_mb=shard_mem_mb,
+    params:
+        criteria=config["qc"],
+        sketch_points=NORM["sketch_points"],
+        biotypes=NORM["biotypes"],
+        matrix_fraction=NORM["matrix_fraction"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/scan_shard.py"
 
@@ -72,35 +82,38 @@ rule merge_stream:
         reference=os.path.join(RESULTS, "normalize", "{species}", "bin_reference.h5"),
         matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
         scores=os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
-    params:
-        biotypes=NORM["biotypes"],
-        min_mean=NORM["min_mean"],
-        deduplicate_by=NORM["deduplicate_by"],
-        reference_points=NORM["reference_points"],
-        n_bins=NORM["n_bins"],
-    resources:
-        mem_mb=4096,
     log:
         os.path.join(LOGS, "merge_stream", "{species}.log"),
     benchmark:
         os.path.join(BENCH, "merge_stream", "{species}.tsv")
     conda:
         ENV_CORE
+    resources:
+        mem_mb=4096,
+    params:
+        biotypes=NORM["biotypes"],
+        min_mean=NORM["min_mean"],
+        deduplicate_by=NORM["deduplicate_by"],
+        reference_points=NORM["reference_points"],
+        n_bins=NORM["n_bins"],
     script:
         "../workflow_scripts/merge_stream.py"
 
 
 rule stream_vocab:
     input:
-        genes=expand(os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"), species=SPECIES),
+        genes=expand(
+            os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
+            species=SPECIES,
+        ),
     output:
         vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
-    params:
-        species=SPECIES,
     log:
         os.path.join(LOGS, "stream_vocab.log"),
     conda:
         ENV_CORE
+    params:
+        species=SPECIES,
     script:
         "../workflow_scripts/stream_vocab.py"
 
@@ -109,24 +122,34 @@ rule bin_shard:
     input:
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
         qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
-        sketch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"),
-        scratch=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy"),
-        genes=lambda wc: normalized(DATASETS[wc.dataset].get("species", "human"), "genes.tsv"),
-        reference=lambda wc: normalized(DATASETS[wc.dataset].get("species", "human"), "bin_reference.h5"),
+        sketch=os.path.join(
+            RESULTS, "stream", "{dataset}", "shard_{shard}", "sketch.h5"
+        ),
+        scratch=os.path.join(
+            RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy"
+        ),
+        genes=lambda wc: normalized(
+            DATASETS[wc.dataset].get("species", "human"), "genes.tsv"
+        ),
+        reference=lambda wc: normalized(
+            DATASETS[wc.dataset].get("species", "human"), "bin_reference.h5"
+        ),
         vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
     output:
-        tokens=directory(os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "tokens")),
-    params:
-        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
-        length=config["tokens"]["length"],
-    resources:
-        mem_mb=shard_mem_mb,
+        tokens=directory(
+            os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "tokens")
+        ),
     log:
         os.path.join(LOGS, "bin_shard", "{dataset}", "{shard}.log"),
     benchmark:
         os.path.join(BENCH, "bin_shard", "{dataset}", "{shard}.tsv")
     conda:
         ENV_CORE
+    resources:
+        mem_mb=shard_mem_mb,
+    params:
+        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        length=config["tokens"]["length"],
     script:
         "../workflow_scripts/bin_shard.py"
 
@@ -137,12 +160,12 @@ rule gather_stream_tokens:
     output:
         shards=directory(os.path.join(RESULTS, "tokens", "shards")),
         index=os.path.join(RESULTS, "tokens", "index.parquet"),
-    params:
-        validation_fraction=config["tokens"]["validation_fraction"],
-        seed=config["seed"],
     log:
         os.path.join(LOGS, "gather_stream_tokens.log"),
     conda:
         ENV_CORE
+    params:
+        validation_fraction=config["tokens"]["validation_fraction"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/gather_stream_tokens.py"

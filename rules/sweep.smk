@@ -6,23 +6,29 @@
 
 rule make_baseline:
     input:
-        embedding=lambda w: os.path.join(RESULTS, "embeddings", f"{BASELINES[w.baseline]['of']}.parquet"),
+        embedding=lambda w: os.path.join(
+            RESULTS, "embeddings", f"{BASELINES[w.baseline]['of']}.parquet"
+        ),
         matrix=lambda w: (
             [os.path.join(RESULTS, "normalize", "human", "log_cp10m.h5")]
             if BASELINES[w.baseline]["kind"] == "svd"
             else []
         ),
-        external=lambda w: [BASELINES[w.baseline]["path"]] if BASELINES[w.baseline]["kind"] == "external" else [],
+        external=lambda w: (
+            [BASELINES[w.baseline]["path"]]
+            if BASELINES[w.baseline]["kind"] == "external"
+            else []
+        ),
     output:
         w2v=os.path.join(RESULTS, "embeddings", "{baseline}.w2v.txt"),
         parquet=os.path.join(RESULTS, "embeddings", "{baseline}.parquet"),
-    params:
-        kind=lambda w: BASELINES[w.baseline]["kind"],
-        seed=config["seed"],
     log:
         os.path.join(LOGS, "make_baseline", "{baseline}.log"),
     conda:
         ENV_CORE
+    params:
+        kind=lambda w: BASELINES[w.baseline]["kind"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/make_baseline.py"
 
@@ -36,13 +42,15 @@ rule catalogue_properties:
         gene_table=gene_table(),
     output:
         catalogue=os.path.join(RESULTS, "sweep", "{model}", "properties.parquet"),
-    params:
-        sweep=result_params("sweep", "min_genes", "max_genes", "max_jaccard", "max_properties", "folds"),
-        seed=config["seed"],
     log:
         os.path.join(LOGS, "catalogue_properties", "{model}.log"),
     conda:
         ENV_CORE
+    params:
+        sweep=result_params(
+            "sweep", "min_genes", "max_genes", "max_jaccard", "max_properties", "folds"
+        ),
+        seed=config["seed"],
     script:
         "../workflow_scripts/catalogue_properties.py"
 
@@ -55,20 +63,20 @@ rule sweep_properties:
         catalogue=sweep_catalogue,
     output:
         shard=os.path.join(RESULTS, "sweep", "{embedding}", "shards", "{shard}.parquet"),
-    params:
-        # settings that change the result (not batch_size, device: runtime-only)
-        sweep=result_params("sweep", "folds", "C", "max_iter", "tol", "shards"),
-        seed=config["seed"],
-    threads: 2
-    resources:
-        # sweep.device: cuda -> one GPU for the job (Slurm: --gpus)
-        gpu=SWEEP_GPUS,
     log:
         os.path.join(LOGS, "sweep_properties", "{embedding}", "{shard}.log"),
     benchmark:
         os.path.join(BENCH, "sweep_properties", "{embedding}", "{shard}.tsv")
     conda:
         ENV_CORE
+    threads: 2
+    resources:
+        # sweep.device: cuda -> one GPU for the job (Slurm: --gpus)
+        gpu=SWEEP_GPUS,
+    params:
+        # settings that change the result (not batch_size, device: runtime-only)
+        sweep=result_params("sweep", "folds", "C", "max_iter", "tol", "shards"),
+        seed=config["seed"],
     script:
         "../workflow_scripts/sweep_properties.py"
 
@@ -76,7 +84,9 @@ rule sweep_properties:
 rule gather_sweep:
     input:
         shards=expand(
-            os.path.join(RESULTS, "sweep", "{{embedding}}", "shards", "{shard}.parquet"),
+            os.path.join(
+                RESULTS, "sweep", "{{embedding}}", "shards", "{shard}.parquet"
+            ),
             shard=range(SWEEP_SHARDS),
         ),
         catalogue=sweep_catalogue,
@@ -98,7 +108,10 @@ rule gather_sweep:
 
 rule compare_embeddings:
     input:
-        auc=expand(os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"), embedding=SWEEP_EMBEDDINGS),
+        auc=expand(
+            os.path.join(RESULTS, "sweep", "{embedding}", "auc.parquet"),
+            embedding=SWEEP_EMBEDDINGS,
+        ),
     output:
         comparison=report(
             os.path.join(RESULTS, "sweep", "comparison.tsv"),
@@ -111,12 +124,12 @@ rule compare_embeddings:
             caption="../report/comparison.rst",
             category="3. Property sweep",
         ),
-    params:
-        embeddings=SWEEP_EMBEDDINGS,
-        baselines=list(BASELINES),
     log:
         os.path.join(LOGS, "compare_embeddings.log"),
     conda:
         ENV_CORE
+    params:
+        embeddings=SWEEP_EMBEDDINGS,
+        baselines=list(BASELINES),
     script:
         "../workflow_scripts/compare_embeddings.py"

@@ -17,6 +17,19 @@ rule train_model:
             category="2. Training",
             subcategory="{corpus}",
         ),
+    log:
+        os.path.join(LOGS, "train_model", "{corpus}_{model}.log"),
+    benchmark:
+        os.path.join(BENCH, "train_model", "{corpus}_{model}.tsv")
+    conda:
+        ENV_TRAIN
+    threads: 2
+    resources:
+        # one task per device; on GPUs also one GPU per task (Slurm: --gpus, --ntasks-per-gpu)
+        nodes=config["train"]["num_nodes"],
+        tasks=TRAIN_RANKS,
+        gpu=TRAIN_GPUS,
+        tasks_per_gpu=1,
     params:
         model_type=lambda wc: wc.model,
         model=config["model"],
@@ -31,19 +44,6 @@ rule train_model:
             ),
         ),
         seed=config["seed"],
-    threads: 2
-    resources:
-        # one task per device; on GPUs also one GPU per task (Slurm: --gpus, --ntasks-per-gpu)
-        nodes=config["train"]["num_nodes"],
-        tasks=TRAIN_RANKS,
-        gpu=TRAIN_GPUS,
-        tasks_per_gpu=1,
-    log:
-        os.path.join(LOGS, "train_model", "{corpus}_{model}.log"),
-    benchmark:
-        os.path.join(BENCH, "train_model", "{corpus}_{model}.tsv")
-    conda:
-        ENV_TRAIN
     script:
         "../workflow_scripts/train_model.py"
 

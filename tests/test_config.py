@@ -48,3 +48,34 @@ def test_unknown_key_is_rejected():
     cfg["tokens"]["lenght"] = 100
     with pytest.raises(jsonschema.ValidationError, match="'lenght' was unexpected"):
         jsonschema.validate(cfg, SCHEMA)
+
+
+def test_settings_classes_have_exactly_the_schema_sections_keys():
+    """The typed settings the scripts build are the schema's sections, with the same runtime-only keys."""
+    from dataclasses import fields
+
+    from generain.sweep import SweepSettings
+    from generain.training.fit import TrainSettings
+    from generain.utils import runtime_fields
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]
+    for cls, section in ((TrainSettings, "train"), (SweepSettings, "sweep")):
+        spec = schema[section]["properties"]
+        assert {f.name for f in fields(cls)} == set(spec), section
+        assert set(runtime_fields(cls)) == {k for k, v in spec.items() if v.get("runtime")}, section
+        assert all(f.default is f.default_factory for f in fields(cls)), f"{cls.__name__} must not hold defaults"
+
+
+def test_dataclass_defaults_that_mirror_config_keys_equal_the_schema():
+    """QCCriteria and ModelConfig keep the paper's values as defaults for library use: they must be the schema's."""
+    from dataclasses import MISSING, fields
+
+    from generain.model import ModelConfig
+    from generain.qc import QCCriteria
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]
+    for cls, section in ((QCCriteria, "qc"), (ModelConfig, "model")):
+        spec = schema[section]["properties"]
+        for f in fields(cls):
+            if f.name in spec and f.default is not MISSING:
+                assert f.default == spec[f.name]["default"], f"{cls.__name__}.{f.name}"

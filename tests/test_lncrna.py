@@ -160,17 +160,21 @@ OOF_P = np.array([0.9, 0.7, 0.7, 0.5, 0.2, 0.95, 0.1], dtype=np.float32)
 Y_P = np.array([1, 1, 0, 1, 1, 0, 0], dtype=bool)
 
 
-def test_precision_at_probability_hand_computed():
-    probs = np.array([0.7, 0.1, 0.96, 0.92, 0.5, 0.0, 0.95], dtype=np.float32)
-    got = lncrna.precision_at_probability(OOF_P, Y_P, probs)
-    # 0.7: both 0.7 ties are called -> 4 called, 2 members; 0.1: all 7; 0.96: nobody; 0.92: only 0.95 (non-member)
-    want = np.array([2 / 4, 4 / 7, np.nan, 0 / 1, 3 / 5, 4 / 7, 0 / 1])
-    np.testing.assert_array_equal(got, want)
+def test_precision_at_grid_hand_computed():
+    grid = (0.5, 0.7, 0.9)
+    curve = np.array([[0.6, 0.5, 1.0], [0.2, np.nan, np.nan]])  # 2 properties x 3 grid probabilities
+    probs = np.array([0.7, 0.69, 0.95, 0.49, 0.5, 0.75, 1.0], dtype=np.float32)
+    props = np.array([0, 0, 0, 0, 1, 1, 1])
+    got = lncrna.precision_at_grid(curve, props, probs, grid)
+    # 0.7 -> grid 0.7; 0.69 -> 0.5; 0.95 -> 0.9; 0.49 -> below the grid; p1: 0.5 -> 0.2, 0.75 and 1.0 -> NaN
+    np.testing.assert_array_equal(got, [0.5, 0.6, 1.0, np.nan, 0.2, np.nan, np.nan])
     assert got.dtype == np.float64
-    # float64 queries are compared at float32 precision, so the float32 0.9 (0.89999998) still counts at 0.9
-    np.testing.assert_array_equal(lncrna.precision_at_probability(OOF_P, Y_P, np.array([0.9, 0.7])), [1 / 2, 2 / 4])
-    with pytest.raises(InputError, match="equal length"):
-        lncrna.precision_at_probability(OOF_P, Y_P[:3], probs)
+    # the grid is compared in float32, as the probabilities are stored: float32(0.7) counts at 0.7
+    assert lncrna.precision_at_grid(curve, np.array([0]), np.array([np.float32(0.7)], np.float64), grid) == [0.5]
+    with pytest.raises(InputError, match="precision curve"):
+        lncrna.precision_at_grid(curve[:, :2], props, probs, grid)
+    with pytest.raises(InputError, match="ascend"):
+        lncrna.precision_at_grid(curve, props, probs, (0.5, 0.9, 0.7))
 
 
 def test_precision_at_thresholds_hand_computed():
@@ -189,20 +193,24 @@ def test_precision_at_thresholds_hand_computed():
 
 # ---------------------------------------------------------------- top_predictions
 
-# Out-of-fold probabilities of 5 protein-coding genes for the tiny case's 3 properties.
+# Out-of-fold probabilities of 5 protein-coding genes for the tiny case's 3 properties, and the
+# precision grid the sweep would save from them.
 TINY_OOF = np.array([[0.0, 0.0, 0.0], [0.55, 0.55, 0.55], [0.65, 0.65, 0.65], [0.8, 0.8, 0.8],
                      [0.95, 0.95, 0.81]], dtype=np.float32)
 TINY_Y = np.array([[0, 1, 0], [0, 1, 1], [1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool)
+TINY_GRID = (0.5, 0.6, 0.7, 0.8)
+TINY_CURVE = lncrna.precision_at_thresholds(TINY_OOF, TINY_Y, TINY_GRID).filter(like="precision_").to_numpy()
 
 
 @pytest.mark.parametrize("batch", [1, 2, 3])
 def test_top_predictions_tiny_case(batch):
-    got = lncrna.top_predictions(k=2, precision=(TINY_OOF, TINY_Y), properties_per_batch=batch, **tiny_kwargs())
+    got = lncrna.top_predictions(k=2, precision=(TINY_GRID, TINY_CURVE), properties_per_batch=batch,
+                                 **tiny_kwargs())
     assert list(got.columns) == list(lncrna.TOP_COLUMNS)
-    # (lncRNA, property, logit, precision among pc genes with oof >= probability)
-    want = [(0, 2, 0.5, 2 / 3), (0, 0, 0.0, 2 / 4),
-            (1, 0, 1.0, 1 / 2), (1, 2, -0.5, 3 / 4),
-            (2, 2, 1.5, np.nan), (2, 1, 1.0, 1.0),  # sigmoid(1.5) = 0.818 > every oof of p2 (max 0.81)
+    # (lncRNA, property, logit, precision among pc genes with oof >= the grid value at or below the probability)
+    want = [(0, 2, 0.5, 2 / 3), (0, 0, 0.0, 2 / 4),  # sigmoid 0.62 -> grid 0.6; 0.5 -> 0.5
+            (1, 0, 1.0, 1 / 2), (1, 2, -0.5, np.nan),  # 0.73 -> 0.7; 0.38 is below the grid
+            (2, 2, 1.5, 1.0), (2, 1, 1.0, 1.0),  # 0.818 -> 0.8: p2's genes at 0.8 and 0.81 are members
             (3, 0, 1.0, 1 / 2), (3, 1, 1.0, 1.0)]  # tie at logit 1: the earlier property ranks first
     assert got["ensembl_id"].tolist() == [IDS[l] for l, *_ in want]
     assert got["symbol"].tolist() == [SYMBOLS[l] for l, *_ in want]
@@ -229,8 +237,8 @@ def test_top_predictions_without_precision_and_k_above_p(tmp_path):
     assert got["probability"].tolist() == long["probability"].tolist()
     with pytest.raises(InputError, match="k must be"):
         lncrna.top_predictions(k=0, **tiny_kwargs())
-    with pytest.raises(InputError, match="precision arrays"):
-        lncrna.top_predictions(k=2, precision=(TINY_OOF[:, :2], TINY_Y[:, :2]), **tiny_kwargs())
+    with pytest.raises(InputError, match="one row per property"):
+        lncrna.top_predictions(k=2, precision=(TINY_GRID, TINY_CURVE[:2]), **tiny_kwargs())
 
 
 def test_top_predictions_matches_brute_force():
@@ -244,14 +252,18 @@ def test_top_predictions_matches_brute_force():
     ids = np.array([f"L{i}" for i in range(n_lnc)])
     oof = rng.uniform(size=(n_pc, n_prop)).astype(np.float32)
     y = rng.uniform(size=(n_pc, n_prop)) < oof  # members more likely at high oof
+    grid = tuple(round(float(v), 2) for v in np.arange(0.05, 1.0, 0.05))
+    curve = lncrna.precision_at_thresholds(oof, y, grid).filter(like="precision_").to_numpy()
     got = lncrna.top_predictions(coef=coef, intercept=intercept, properties=props, lnc_embedding=x, lnc_ids=ids,
-                                 lnc_symbols=ids, k=k, precision=(oof, y), properties_per_batch=5)
+                                 lnc_symbols=ids, k=k, precision=(grid, curve), properties_per_batch=5)
     full = 1.0 / (1.0 + np.exp(-(x.astype(np.float64) @ coef.T.astype(np.float64) + intercept)))  # (L, P)
     top = np.argsort(-full, axis=1, kind="stable")[:, :k]
     assert got["term_id"].tolist() == [f"T{p}" for p in top.reshape(-1)]
     probs = np.take_along_axis(full, top, axis=1).reshape(-1)
     np.testing.assert_allclose(got["probability"].to_numpy(), probs, rtol=1e-6)
     q = got["probability"].to_numpy()
-    brute = [y[oof[:, p] >= qi, p].mean() if (oof[:, p] >= qi).any() else np.nan
-             for p, qi in zip(top.reshape(-1), q)]
+    g32 = np.array(grid, np.float32)
+    below = [g32[g32 <= qi].max() if (g32 <= qi).any() else None for qi in q]  # the grid value at or below q
+    brute = [y[oof[:, p] >= t, p].mean() if t is not None and (oof[:, p] >= t).any() else np.nan
+             for p, t in zip(top.reshape(-1), below)]
     np.testing.assert_allclose(got["precision_at_probability"].to_numpy(), brute)

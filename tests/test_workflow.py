@@ -187,6 +187,57 @@ def test_rerun_has_nothing_to_do_and_report_builds(demo_run):
     assert len(html) > 100_000 and "qc.png" in html
 
 
+def _runtime_keys() -> dict[str, dict]:
+    """The config keys schema.yaml marks ``runtime: true``: section -> {key: its schema entry}."""
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]
+    return {sec: {k: v for k, v in spec.get("properties", {}).items() if v.get("runtime")}
+            for sec, spec in schema.items() if isinstance(spec, dict)}
+
+
+def _other_value(spec: dict, value):
+    """A valid value different from ``value`` for a schema entry."""
+    if spec["type"] == "boolean":
+        return not value
+    if spec["type"] == "integer":
+        return value + 1
+    if "enum" in spec:
+        return next(v for v in spec["enum"] if v != value)
+    assert spec.get("pattern", "").startswith("^(cpu|cuda"), spec  # the torch device keys
+    return "cuda" if value == "cpu" else "cpu"
+
+
+def test_runtime_only_settings_rerun_nothing(demo_run):
+    """After a finished run, changing every setting marked runtime: true in the schema plans no job."""
+    workdir, res = demo_run
+    cfg = _config(**copy.deepcopy(SMALL))
+    changed = []
+    for section, keys in _runtime_keys().items():
+        for key, spec in keys.items():
+            cfg.setdefault(section, {})
+            before = cfg[section].get(key, spec["default"])
+            cfg[section][key] = _other_value(spec, before)
+            changed.append(f"{section}.{key}: {before!r} -> {cfg[section][key]!r}")
+    assert len(changed) >= 9, changed
+    proc = _snakemake(workdir, cfg, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, "\n".join(changed) + "\n" + proc.stdout[-4000:]
+    # and a setting that changes results does plan jobs: the check can fail
+    cfg = _config(**copy.deepcopy(SMALL))
+    cfg["sweep"]["tol"] = 1e-4
+    proc = _snakemake(workdir, cfg, "-n")
+    assert "sweep_properties" in proc.stdout and "Nothing to be done" not in proc.stdout + proc.stderr
+
+
+def test_readme_lists_the_runtime_only_settings():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    section = re.search(r"### Runtime-only settings\n(.*?)\n#", readme, flags=re.S)
+    assert section, "README has no 'Runtime-only settings' section"
+    listed = set(re.findall(r"^\| `(\w+\.\w+)` \|", section.group(1), flags=re.M))  # the table's first column
+    schema = {f"{sec}.{k}" for sec, keys in _runtime_keys().items() for k in keys}
+    assert listed == schema
+
+
 def test_two_process_ddp_through_the_workflow(demo_run):
     """train.devices: 2 on CPU: the train rule starts 2 ranks (gloo) and trains with world size 2."""
     workdir, res = demo_run
@@ -292,6 +343,12 @@ def test_hcop_orthologs_feed_the_species_rules(tmp_path):
     pairs = pd.read_csv(tmp_path / table, sep="\t")
     assert len(pairs) == 16_407 and pairs["n_sources"].min() == 8  # as in test_annotation
     assert not pairs["human_ensembl_id"].duplicated().any() and not pairs["mouse_ensembl_id"].duplicated().any()
+
+
+def test_rules_are_formatted_with_snakefmt():
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"run snakefmt Snakefile rules/:\n{proc.stdout}{proc.stderr}"
 
 
 @pytest.mark.parametrize("configfile", [None, "config/archs4_mouse.yaml"])  # the demo; streaming rules too

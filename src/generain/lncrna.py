@@ -259,61 +259,60 @@ def write_predictions(
 # --------------------------------------------------------------------------- precision
 
 
-def precision_at_probability(oof_p: np.ndarray, y_p: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Precision among protein-coding genes called at each given probability.
+def precision_at_grid(
+    curve: np.ndarray, prop_idx: np.ndarray, probs: np.ndarray, grid: Sequence[float]
+) -> np.ndarray:
+    """The precision estimated at the grid probability just below each prediction.
 
-    For each value ``q`` of ``probs``: (members with ``oof_p >= q``) /
-    (genes with ``oof_p >= q``), i.e. the precision the property's classifier
-    achieved, out of fold, on protein-coding genes when called at threshold
-    ``q``. Used to attach an estimated precision to a lncRNA prediction of
-    probability ``q`` (GeneRAIN, Results "lncRNA function predictions").
+    For a prediction of property ``p`` with probability ``q``: ``curve[p, i]``
+    for the largest grid value ``grid[i] <= q`` (compared in float32, as the
+    probabilities are stored), NaN when ``q < grid[0]``. ``curve`` holds, per
+    property, the precision of its out-of-fold calls on protein-coding genes
+    at each grid probability (:func:`precision_at_thresholds` on the grid,
+    saved by the sweep as the classifiers' ``precision_{t}`` columns), so the
+    estimate is the precision the property's classifier reached, out of fold,
+    when calling at a threshold at most ``q`` (GeneRAIN, Results "lncRNA
+    function predictions"). The sweep keeps this grid rather than every
+    gene's out-of-fold probability (n_pc x P floats, ~380 MB at 19,000 genes
+    x 5,000 properties), so the estimate is conservative by at most one grid step.
 
     Parameters
     ----------
-    oof_p : np.ndarray
-        float (n_pc,), out-of-fold probabilities of the protein-coding genes for one property.
-    y_p : np.ndarray
-        bool (n_pc,), membership of those genes in the property.
+    curve : np.ndarray
+        float (P, G), precision per property and grid probability (NaN where
+        no gene was called).
+    prop_idx : np.ndarray
+        int (m,), the property (row of ``curve``) of each prediction.
     probs : np.ndarray
-        float (m,), any probabilities (e.g. lncRNA predictions).
+        float (m,), the predictions' probabilities.
+    grid : sequence of float
+        G ascending probabilities.
 
     Returns
     -------
     np.ndarray
-        float64 (m,), precision in [0, 1]; NaN where no gene reaches ``q``.
-        Ties count as called (``>=``); ``probs`` are compared at the precision
-        of ``oof_p`` (a float32 0.7 out-of-fold probability reaches 0.7).
-        O((n_pc + m) log n_pc): the oof of all genes and of members are
-        sorted once and each probability is looked up with ``searchsorted``.
+        float64 (m,).
 
     Raises
     ------
     InputError
-        If ``oof_p`` and ``y_p`` are not 1-d of equal length, or ``oof_p`` holds NaN.
+        If ``curve`` is not (P, G), the grid does not ascend, or ``prop_idx``
+        and ``probs`` differ in length.
     """
-    oof_p = np.asarray(oof_p)
-    y_p = np.asarray(y_p, dtype=bool)
-    if oof_p.ndim != 1 or y_p.shape != oof_p.shape:
-        raise InputError(f"oof_p and y_p must be 1-d of equal length, got shapes {oof_p.shape} and {y_p.shape}")
-    if np.isnan(oof_p).any():
-        raise InputError("oof_p contains NaN out-of-fold probabilities")
-    probs = np.asarray(probs)
-    if np.issubdtype(oof_p.dtype, np.floating):
-        probs = probs.astype(oof_p.dtype, copy=False)  # compare at oof's precision: float32 0.7 ties with 0.7
-    return _precision_sorted(np.sort(oof_p), np.sort(oof_p[y_p]), probs)
-
-
-def _precision_sorted(s_all: np.ndarray, s_members: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Precision at each of ``probs`` from the sorted oof of all genes and the sorted oof of members.
-
-    ``s_members`` may be padded at the front with -inf (non-members), which no probability reaches.
-    """
-    n_called = s_all.size - np.searchsorted(s_all, probs, side="left")  # genes with oof >= q
-    n_hit = s_members.size - np.searchsorted(s_members, probs, side="left")  # members with oof >= q
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = n_hit / n_called.astype(np.float64)
-    out[n_called == 0] = np.nan
-    return out
+    g = np.asarray(grid, dtype=np.float32)
+    curve = np.asarray(curve, dtype=np.float64)
+    prop_idx, probs = np.asarray(prop_idx), np.asarray(probs)
+    if g.ndim != 1 or curve.ndim != 2 or curve.shape[1] != g.size:
+        raise InputError(f"precision curve must be (n_properties, {g.size}) for a grid of {g.size}, got {curve.shape}")
+    if g.size and not (np.diff(g) > 0).all():
+        raise InputError("precision grid must ascend")
+    if prop_idx.shape != probs.shape:
+        raise InputError(f"prop_idx and probs differ in shape: {prop_idx.shape} and {probs.shape}")
+    at = np.searchsorted(g, probs.astype(np.float32, copy=False), side="right") - 1
+    if not g.size:
+        return np.full(probs.shape, np.nan)
+    vals = curve[prop_idx, np.clip(at, 0, None)]
+    return np.where(at >= 0, vals, np.nan)
 
 
 def precision_at_thresholds(oof: np.ndarray, y: np.ndarray,
@@ -386,7 +385,7 @@ def top_predictions(
     lnc_ids: np.ndarray,
     lnc_symbols: np.ndarray,
     k: int = 20,
-    precision: tuple[np.ndarray, np.ndarray] | None = None,
+    precision: tuple[Sequence[float], np.ndarray] | None = None,
     properties_per_batch: int = 256,
 ) -> pd.DataFrame:
     """Each lncRNA's ``k`` highest-probability properties.
@@ -402,10 +401,10 @@ def top_predictions(
         As in :func:`write_predictions`; ``properties`` also needs term_name.
     k : int
         Properties kept per lncRNA (>= 1; if larger than P, all P are kept).
-    precision : (oof, y), optional
-        float (n_pc, P) out-of-fold probabilities and bool (n_pc, P)
-        memberships of the protein-coding genes; when given, each prediction
-        gets :func:`precision_at_probability` at its probability.
+    precision : (grid, curve), optional
+        G ascending probabilities and float (P, G) precision per property at
+        each (the sweep's ``precision_{t}`` columns); when given, each
+        prediction gets :func:`precision_at_grid` at its probability.
     properties_per_batch : int
         Properties scored at a time.
 
@@ -415,15 +414,15 @@ def top_predictions(
         L x min(k, P) rows ordered by lncRNA (input order) then rank: ensembl_id,
         symbol, rank (int64, 1 = highest probability), source, term_id,
         term_name, probability (float32), precision_at_probability (float64;
-        NaN without ``precision`` or when no protein-coding gene reaches the
-        probability). Ties in probability rank the property listed first in
+        NaN without ``precision``, below the grid's first probability, or
+        where no protein-coding gene was called at that grid probability). Ties in probability rank the property listed first in
         ``properties`` higher.
 
     Raises
     ------
     InputError
-        As :func:`write_predictions`; also if ``k < 1``, the ``precision``
-        arrays are not both (n_pc, P), or oof is not floating point or holds NaN.
+        As :func:`write_predictions`; also if ``k < 1``, or the ``precision``
+        curve is not (P, G) (:func:`precision_at_grid`).
     """
     start = time.perf_counter()
     coef64, int64_, x = _check_inputs(coef, intercept, properties, lnc_embedding, lnc_ids, lnc_symbols,
@@ -432,11 +431,10 @@ def top_predictions(
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a positive integer, got {k!r}")
     if precision is not None:
-        oof, y = np.asarray(precision[0]), np.asarray(precision[1], dtype=bool)
-        if oof.ndim != 2 or oof.shape[1] != n_prop or y.shape != oof.shape:
-            raise InputError(f"precision arrays must both be (n_pc, {n_prop}); got oof {oof.shape}, y {y.shape}")
-        if not np.issubdtype(oof.dtype, np.floating) or np.isnan(oof).any():
-            raise InputError(f"precision oof must be floating point without NaN, got {oof.dtype}")
+        grid, curve = precision
+        curve = np.asarray(curve)
+        if curve.ndim != 2 or curve.shape[0] != n_prop:
+            raise InputError(f"precision curve must have one row per property ({n_prop}), got shape {curve.shape}")
     kk = min(int(k), n_prop)
     log.info("top %d predictions of %d lncRNAs over %d properties", kk, n_lnc, n_prop)
     # Candidates: columns 0..kk-1 hold the running top-k (-inf while unfilled), the rest one batch of properties.
@@ -466,7 +464,7 @@ def top_predictions(
     prob = best_p.numpy().reshape(-1)
     prec = np.full(prob.shape, np.nan)
     if precision is not None and prob.size:
-        prec = _precision_of_picks(oof, y, prop_idx, prob, properties_per_batch)
+        prec = precision_at_grid(curve, prop_idx, prob, grid)
     props = properties.reset_index(drop=True)
     out = pd.DataFrame({
         "ensembl_id": np.repeat(np.asarray(lnc_ids, dtype=object), kk),
@@ -479,32 +477,4 @@ def top_predictions(
         "precision_at_probability": prec,
     })
     log.info("top %d predictions: %d rows in %.1f s", kk, len(out), time.perf_counter() - start)
-    return out
-
-
-def _precision_of_picks(oof: np.ndarray, y: np.ndarray, prop_idx: np.ndarray, prob: np.ndarray,
-                        block: int) -> np.ndarray:
-    """:func:`precision_at_probability` for each (property, probability) pick, a block of properties at a time.
-
-    Each block's columns are copied contiguous and sorted row-wise in one call
-    (all genes; members with non-members set to -inf), so memory is
-    O(n_pc x block) and the per-property work is two ``searchsorted`` calls.
-    """
-    out = np.full(prob.shape, np.nan)
-    by_prop = np.argsort(prop_idx, kind="stable")
-    props_sorted = prop_idx[by_prop]
-    q = prob.astype(oof.dtype, copy=False)
-    for lo in range(0, oof.shape[1], block):
-        hi = min(lo + block, oof.shape[1])
-        a, b = np.searchsorted(props_sorted, [lo, hi], side="left")
-        if a == b:
-            continue
-        o = np.ascontiguousarray(oof[:, lo:hi].T)  # (block, n_pc)
-        s_all = np.sort(o, axis=1)
-        s_mem = np.sort(np.where(y[:, lo:hi].T, o, -np.inf).astype(o.dtype, copy=False), axis=1)
-        picks = by_prop[a:b]
-        bounds = np.flatnonzero(np.diff(props_sorted[a:b])) + 1
-        for rows in np.split(picks, bounds):
-            j = int(prop_idx[rows[0]]) - lo
-            out[rows] = _precision_sorted(s_all[j], s_mem[j], q[rows])
     return out

@@ -6,7 +6,7 @@ orthogonal map fitted on known one-to-one orthologs (refined with mutual
 nearest neighbours under CSLS, Conneau et al. 2018), then each ortholog pair
 is scored by the rank of the true ortholog among all genes of the other
 species. The settings (mixed-species model, shared tokens, separate models)
-differ only in where the embeddings come from (:mod:`generain.pipeline`).
+differ only in where the embeddings come from (:mod:`generain.stages.species`).
 The pseudo-species control splits human samples in halves and renames the
 second half's genes to mouse orthologs: a faithful pipeline should then find
 nearly every "ortholog" (published: 99.7% top-1).

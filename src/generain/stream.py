@@ -524,7 +524,7 @@ def merge_sketches(
         Gene table (ensembl_id, symbol, biotype); default: the symbols and
         biotypes the sketches carry (from the table pass 1 used).
     biotypes, min_mean, deduplicate_by
-        As in :func:`generain.pipeline.normalize_counts`.
+        As in :func:`generain.stages.normalize.normalize_counts`.
     reference_points : int
         Points per gene in the reference.
     n_bins : int

@@ -14,6 +14,7 @@ from ..utils import PathLike, atomic_path
 
 log = logging.getLogger(__name__)
 
+
 def refresh_gene_table(*, snapshot: PathLike, out_genes: PathLike, query: Any = None) -> int:
     """Refresh the bundled gene table's symbols, biotypes and Entrez ids from MyGene.info.
 

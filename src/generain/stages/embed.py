@@ -14,6 +14,7 @@ from ..utils import PathLike
 
 log = logging.getLogger(__name__)
 
+
 def export_embeddings(*, checkpoint: PathLike, vocab: PathLike, out_w2v: PathLike, out_parquet: PathLike) -> int:
     """Export a trained model's gene embeddings for the vocabulary's genes.
 

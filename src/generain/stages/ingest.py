@@ -14,6 +14,7 @@ from ..utils import PathLike, timed, write_json
 
 log = logging.getLogger(__name__)
 
+
 def ingest_dataset(
     *,
     path: PathLike,

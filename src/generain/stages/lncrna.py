@@ -16,6 +16,7 @@ from ..utils import InputError, PathLike, atomic_path, timed
 
 log = logging.getLogger(__name__)
 
+
 def predict_lncrna(
     *,
     embedding: PathLike,
@@ -49,14 +50,9 @@ def predict_lncrna(
               lnc_symbols=lnc["symbol"].to_numpy(), properties_per_batch=properties_per_batch)
     with timed(f"lncRNA predictions: {len(lnc)} lncRNAs x {len(clf)} properties"):
         rows = lncrna.write_predictions(out_predictions, **kw)
-    top = lncrna.top_predictions(k=top_k, **kw)
-    # precision at the grid probability just below each prediction (NaN below the grid's first value)
-    grid = np.asarray(sweep.PRECISION_GRID, dtype=np.float32)  # compared at the probabilities' precision
-    curve = clf.set_index(["source", "term_id"])[sweep.precision_columns()]
-    at = np.searchsorted(grid, top["probability"].to_numpy(), side="right") - 1
-    pos = curve.index.get_indexer(pd.MultiIndex.from_frame(top[["source", "term_id"]]))
-    vals = curve.to_numpy()[pos, np.clip(at, 0, None)]
-    top["precision_at_probability"] = np.where(at >= 0, vals, np.nan)
+    # precision estimated at the grid probability just below each prediction (the sweep's precision_{t} columns)
+    curve = clf[sweep.precision_columns()].to_numpy(np.float64)  # rows in the order of props
+    top = lncrna.top_predictions(k=top_k, precision=(sweep.PRECISION_GRID, curve), **kw)
     with atomic_path(out_top) as tmp:
         top.to_csv(tmp, sep="\t", index=False, float_format="%.4g")
     log.info("wrote %d predictions and the top %d properties of %d lncRNAs", rows, top_k, len(lnc))

@@ -17,6 +17,7 @@ from ..utils import InputError, PathLike, atomic_path, timed
 
 log = logging.getLogger(__name__)
 
+
 def _merge_passing(matrices: Sequence[PathLike], qc_table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Union of genes over datasets (zero-filled), passing samples only."""
     passing = set(qc_table.loc[qc_table["passed"], "sample_id"])

@@ -18,6 +18,7 @@ from ..utils import InputError, PathLike, write_parquet
 
 log = logging.getLogger(__name__)
 
+
 def qc_samples(
     *,
     matrices: Sequence[PathLike] = (),
@@ -30,7 +31,7 @@ def qc_samples(
 
     ``matrices`` are ingested datasets (QC is evaluated here); ``tables`` are
     QC tables already evaluated by the streaming pass 1 (one per shard,
-    :func:`scan_stream_shard`), appended in the order given.
+    :func:`generain.stages.stream.scan_stream_shard`), appended in the order given.
 
     Output ``out_table``: results/{run}/qc/samples.parquet with the columns of
     :data:`generain.qc.QC_COLUMNS`; ``out_plot``: PNG.

@@ -20,6 +20,7 @@ from ..utils import PathLike, atomic_path, write_parquet
 
 log = logging.getLogger(__name__)
 
+
 def align_species(
     *,
     setting: str,

@@ -23,6 +23,7 @@ from ..utils import InputError, PathLike, atomic_path, avoid_huge_page_stalls, t
 
 log = logging.getLogger(__name__)
 
+
 def _plan_shard(plan: PathLike, shard: int) -> tuple[dict[str, Any], int, int]:
     p = json.loads(Path(plan).read_text())
     if not 0 <= shard < len(p["shards"]):
@@ -128,7 +129,7 @@ def merge_stream(
 
     Outputs, at the paths of the in-memory path's ``normalize/{species}/``:
 
-    - ``out_genes``: genes.tsv as :func:`normalize_counts` writes it, plus
+    - ``out_genes``: genes.tsv as :func:`generain.stages.normalize.normalize_counts` writes it, plus
       ``source_row`` (the gene's row in the ARCHS4 file); ``mean`` is empty
       for genes outside the vocabulary biotypes (pass 1 does not sketch them);
     - ``out_reference``: the merged per-gene reference
@@ -177,7 +178,10 @@ def merge_stream(
 
 
 def _kept_genes(path: PathLike) -> pd.DataFrame:
-    """The kept rows of a genes.tsv (:func:`normalize_counts`, :func:`merge_stream`), in file order."""
+    """The kept rows of a genes.tsv, in file order.
+
+    genes.tsv is written by :func:`generain.stages.normalize.normalize_counts` or :func:`merge_stream`.
+    """
     g = pd.read_csv(path, sep="\t", dtype={"symbol": str}, keep_default_na=False)
     return g[g["kept"].astype(str) == "True"].reset_index(drop=True)
 
@@ -185,7 +189,7 @@ def _kept_genes(path: PathLike) -> pd.DataFrame:
 def stream_vocab(*, genes: Sequence[PathLike], species_names: Sequence[str], out_vocab: PathLike) -> int:
     """The vocabulary of the streaming path: kept genes of each species' genes.tsv, in order.
 
-    Equal to the vocabulary :func:`tokenize_corpus` builds from the in-memory
+    Equal to the vocabulary :func:`generain.stages.tokenize.tokenize_corpus` builds from the in-memory
     path's matrices (kept genes in Ensembl-id order, species in the given order).
     """
     parts = []

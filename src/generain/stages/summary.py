@@ -20,6 +20,7 @@ from ..utils import PathLike, write_json
 
 log = logging.getLogger(__name__)
 
+
 def summarize_run(
     *,
     run_name: str,

@@ -1,4 +1,6 @@
-"""Rules make_baseline, catalogue_properties, sweep_properties, gather_sweep and compare_embeddings: the gene-property sweep.
+"""The gene-property sweep.
+
+Rules make_baseline, catalogue_properties, sweep_properties, gather_sweep and compare_embeddings.
 
 A stage module: paths and typed settings in, files out; it reads neither
 Snakemake objects nor the config (see ``generain.stages``).
@@ -19,6 +21,7 @@ from ..baselines import ALL_SOURCES, auc_distribution_table, compare_aucs
 from ..utils import InputError, PathLike, atomic_path, timed, write_parquet
 
 log = logging.getLogger(__name__)
+
 
 def _read_gene_sets(paths: Sequence[PathLike], gene_table: PathLike | None = None) -> pd.DataFrame:
     genes = annotation.read_gene_table(gene_table) if gene_table else None

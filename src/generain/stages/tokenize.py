@@ -17,6 +17,7 @@ from ..utils import InputError, PathLike, atomic_path, timed
 
 log = logging.getLogger(__name__)
 
+
 def tokenize_corpus(
     *,
     matrices: Sequence[PathLike],
