@@ -351,6 +351,61 @@ def test_rules_are_formatted_with_snakefmt():
     assert proc.returncode == 0, f"run snakefmt Snakefile rules/:\n{proc.stdout}{proc.stderr}"
 
 
+# Runs snakemake's command line in this process with every file open recorded: Python-level opens through
+# the "open" audit event, HDF5 files through h5py.File (the HDF5 library opens them in C).
+_RECORD_OPENS = """
+import json, os, sys
+import h5py
+opened = []
+def hook(event, args):
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        opened.append(os.path.abspath(os.fsdecode(args[0])))
+sys.addaudithook(hook)
+_init = h5py.File.__init__
+def init(self, name, *a, **k):
+    opened.append(os.path.abspath(os.fsdecode(name)))
+    return _init(self, name, *a, **k)
+h5py.File.__init__ = init
+from snakemake.cli import main
+try:
+    main(sys.argv[2:])
+finally:
+    with open(sys.argv[1], "w") as fh:
+        json.dump(opened, fh)
+"""
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_parsing_opens_no_input_file(tmp_path, exact):
+    """Planning a run opens none of its count files (in memory or streaming), so the plan cannot depend on them."""
+    cfg = _config(run_name="e2e", normalization={"exact": exact})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    log = tmp_path / "opened.json"
+    proc = subprocess.run([sys.executable, "-c", _RECORD_OPENS, str(log), "-s", str(REPO / "Snakefile"), "-d",
+                           str(tmp_path), "--configfile", str(tmp_path / "c.yaml"), "-n", "-c1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    opened = set(json.loads(log.read_text()))
+    assert any(p.endswith("schema.yaml") for p in opened)  # the recording works
+    inputs = {str(Path(d["path"]).resolve()) for d in cfg["datasets"]}
+    assert not opened & inputs, sorted(opened & inputs)
+    planned = "plan_shards" if not exact else "normalize_counts"
+    assert planned in proc.stdout, proc.stdout[-3000:]
+
+
+def test_generated_config_plans_from_a_clean_results_folder(tmp_path):
+    """The documented generated human-mouse run plans from an empty folder: the files do not exist yet, and the
+    in-memory path (normalization.exact: true, the default) is planned whatever the files will hold."""
+    for folder in ("config", "resources"):  # the config's relative paths, as in a fresh checkout
+        (tmp_path / folder).symlink_to(REPO / folder)
+    proc = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+                           str(REPO / "config" / "generated_human_mouse.yaml"), "-n", "-c2"],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "simulate_human_mouse" in out and "normalize_counts" in out and "scan_shard" not in out, out[-3000:]
+
+
 @pytest.mark.parametrize("configfile", [None, "config/archs4_mouse.yaml"])  # the demo; streaming rules too
 def test_lint_is_clean(configfile):
     extra = ["--configfile", configfile] if configfile else []
