@@ -15,7 +15,7 @@ root = Path(__file__).resolve().parent.parent
 report = Path(sys.argv[1])
 if not report.is_file() or report.stat().st_size == 0:
     sys.exit(f"{report}: the report was not written")
-sections = sorted({m for f in (root / "rules").glob("*.smk") for m in re.findall(r'category="([^"]+)"', f.read_text())})
+sections = sorted({m for f in (root / "rules").glob("*.smk") for m in re.findall(r'(?<!sub)category="([^"]+)"', f.read_text())})
 if not sections:
     sys.exit(f"{root / 'rules'}: no report categories found")
 numbers = [s.split(".", 1)[0] for s in sections]
