@@ -10,5 +10,5 @@ run_step(
     length=sm.params.length, validation_fraction=sm.params.validation_fraction, seed=sm.params.seed,
     shard_size=sm.params.shard_size, out_vocab=sm.output.vocab, out_shards=sm.output.shards,
     out_index=sm.output.index, orthologs=sm.input.get("orthologs"), shared_tokens=shared,
-    train_fraction=sm.params.get("train_fraction", 0.95), out_shared=sm.output.get("shared"),
+    train_fraction=sm.params.get("train_fraction"), out_shared=sm.output.get("shared"),
 )

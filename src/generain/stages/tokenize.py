@@ -32,7 +32,7 @@ def tokenize_corpus(
     out_index: PathLike,
     orthologs: PathLike | None = None,
     shared_tokens: int = 0,
-    train_fraction: float = 0.95,
+    train_fraction: float | None = None,
     out_shared: PathLike | None = None,
 ) -> dict[str, Any]:
     """Vocabulary, token shards and index for the run's samples, of one species or both.
@@ -53,8 +53,9 @@ def tokenize_corpus(
         "human" and/or "mouse", one per matrix.
     orthologs, shared_tokens, train_fraction
         Shared-token model: the first ``shared_tokens`` training ortholog pairs
-        (:func:`generain.species.shared_token_pairs`) get one token, the human
-        gene's; the mouse gene then has no token of its own.
+        (:func:`generain.species.shared_token_pairs`; ``train_fraction`` is
+        config ``species.train_fraction``) get one token, the human gene's;
+        the mouse gene then has no token of its own.
     out_shared : path-like, optional
         TSV of the shared pairs (human_ensembl_id, mouse_ensembl_id); required
         with ``shared_tokens``.
@@ -62,7 +63,8 @@ def tokenize_corpus(
     Raises
     ------
     InputError
-        If ``shared_tokens`` is asked for without both species and an ortholog table.
+        If ``shared_tokens`` is asked for without both species, an ortholog
+        table, ``train_fraction`` and ``out_shared``.
     """
     parts = []
     for mpath, spath, sp in zip(matrices, scores, species_names, strict=True):
@@ -73,9 +75,9 @@ def tokenize_corpus(
     shared = pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id"])
     if shared_tokens:
         names = [p[0] for p in parts]
-        if sorted(names) != ["human", "mouse"] or orthologs is None or out_shared is None:
-            raise InputError(f"species.shared_tokens needs a human and a mouse corpus and an ortholog table "
-                             f"(got species {names})")
+        if sorted(names) != ["human", "mouse"] or orthologs is None or out_shared is None or train_fraction is None:
+            raise InputError(f"species.shared_tokens needs a human and a mouse corpus, an ortholog table and "
+                             f"species.train_fraction (got species {names})")
         gh, gm = parts[names.index("human")][3], parts[names.index("mouse")][3]
         pairs = species.ortholog_pairs(gh["ensembl_id"], gm["ensembl_id"], annotation.read_orthologs(orthologs))
         mask = species.shared_token_pairs(pairs, shared_tokens, train_fraction=train_fraction, seed=seed)
