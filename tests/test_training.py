@@ -213,13 +213,15 @@ def test_fingerprint_tracks_result_settings_only(corpus, tmp_path):
 
 def test_train_settings_are_the_schema_section():
     """TrainSettings has exactly the schema's train keys, and the same runtime-only ones."""
+    import dataclasses
+
     import yaml
 
     from conftest import REPO
     from generain.utils import runtime_fields
 
     spec = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]["train"]["properties"]
-    assert {f for f in TrainSettings.__dataclass_fields__} == set(spec)
+    assert {f.name for f in dataclasses.fields(TrainSettings)} == set(spec)
     assert set(runtime_fields(TrainSettings)) == {k for k, v in spec.items() if v.get("runtime")}
     with pytest.raises(Exception, match=r"config train: missing keys \['epochs'\], unknown keys \['epoch'\]"):
         TrainSettings.from_mapping({**{k: v for k, v in schema_defaults("train").items() if k != "epochs"},

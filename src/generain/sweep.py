@@ -13,15 +13,15 @@ sweep in batches with the solver of :mod:`generain.classifier`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from .utils import InputError, settings_from_mapping
+from .utils import ConfigSection, InputError, runtime_field
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def memberships(gene_sets: pd.DataFrame, properties: pd.DataFrame, genes: np.nda
 
 
 @dataclass(frozen=True)
-class SweepSettings:
+class SweepSettings(ConfigSection):
     """The config section ``sweep``: every key of config/schema.yaml's ``sweep``, no defaults here.
 
     Defaults and descriptions live once, in the schema. ``batch_size`` and
@@ -270,6 +270,9 @@ class SweepSettings:
     changing them re-runs no finished job. ``shards``, ``baselines`` and
     ``external`` shape the workflow's jobs.
     """
+
+    SECTION: ClassVar[str] = "sweep"
+
 
     min_genes: int
     max_genes: int
@@ -282,19 +285,8 @@ class SweepSettings:
     tol: float
     baselines: list[str]
     external: dict[str, str]
-    batch_size: int = field(metadata={"runtime": True})  # noqa: RUF009
-    device: str = field(metadata={"runtime": True})  # noqa: RUF009
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> SweepSettings:
-        """Build from the config section ``sweep`` (validated, defaults filled in by the schema).
-
-        Raises
-        ------
-        InputError
-            Naming the keys that are missing or unknown.
-        """
-        return settings_from_mapping(cls, values, section="sweep")
+    batch_size: int = runtime_field()
+    device: str = runtime_field()
 
 
 @dataclass

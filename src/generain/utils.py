@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, TypeVar
+from typing import Any, ClassVar, Iterator, Mapping, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,6 +48,32 @@ def settings_from_mapping(cls: type[T], values: Mapping[str, Any], *, section: s
     if missing or unknown:
         raise InputError(f"config {section}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     return cls(**values)
+
+
+class ConfigSection:
+    """Base of the settings dataclasses: one config section, every key a field, no defaults.
+
+    Subclasses are frozen dataclasses naming their section in ``SECTION``;
+    fields made with :func:`runtime_field` only change how a job runs.
+    """
+
+    SECTION: ClassVar[str] = ""
+
+    @classmethod
+    def from_mapping(cls: type[T], values: Mapping[str, Any]) -> T:
+        """Build from the config section (validated, defaults filled in by config/schema.yaml).
+
+        Raises
+        ------
+        InputError
+            Naming the section and the keys that are missing or unknown.
+        """
+        return settings_from_mapping(cls, values, section=cls.SECTION)  # type: ignore[attr-defined]
+
+
+def runtime_field() -> Any:
+    """A settings field that only changes how a job runs, never its result (schema: ``runtime: true``)."""
+    return dataclasses.field(metadata={"runtime": True})
 
 
 def runtime_fields(cls: type) -> tuple[str, ...]:

@@ -6,9 +6,9 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ..model import MODEL_TYPES, model_config_for
-from ..utils import atomic_path, settings_from_mapping, write_json
+from ..utils import ConfigSection, atomic_path, runtime_field, write_json
 from .checkpoint import save_model
 from .data import TokenDataModule
 from .module import GeneRAINModule, ThroughputLog
@@ -25,13 +25,8 @@ from .resume import checkpoint_dir, resume_point, run_fingerprint
 log = logging.getLogger("generain.training")
 
 
-def _runtime() -> Any:
-    """A field that only changes how training runs, not its result (schema: ``runtime: true``)."""
-    return field(metadata={"runtime": True})  # noqa: RUF009
-
-
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(ConfigSection):
     """The config section ``train``: every key of config/schema.yaml's ``train``, no defaults here.
 
     Defaults, ranges and descriptions live once, in the schema. Fields made
@@ -43,6 +38,8 @@ class TrainSettings:
     Samples per optimizer update = batch_size x devices x num_nodes x
     accumulate_grad_batches (the paper: 12 x 3 x 1 x 5 = 180).
     """
+
+    SECTION: ClassVar[str] = "train"
 
     epochs: int
     batch_size: int
@@ -57,23 +54,12 @@ class TrainSettings:
     pct_start: float
     weight_decay: float
     gradient_clip_val: float | None
-    accelerator: str = _runtime()
-    launcher: str = _runtime()
-    compile: bool = _runtime()
-    checkpoint_every_n_steps: int = _runtime()
-    num_workers: int = _runtime()
-    progress_bar: bool = _runtime()
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> TrainSettings:
-        """Build from the config section ``train`` (validated, defaults filled in by the schema).
-
-        Raises
-        ------
-        InputError
-            Naming the keys that are missing or unknown.
-        """
-        return settings_from_mapping(cls, values, section="train")
+    accelerator: str = runtime_field()
+    launcher: str = runtime_field()
+    compile: bool = runtime_field()
+    checkpoint_every_n_steps: int = runtime_field()
+    num_workers: int = runtime_field()
+    progress_bar: bool = runtime_field()
 
 
 def fit_model(
