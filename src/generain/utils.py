@@ -31,25 +31,6 @@ class InputError(ValueError):
     """Bad input: the message names the file or config key and what was wrong."""
 
 
-def settings_from_mapping(cls: type[T], values: Mapping[str, Any], *, section: str) -> T:
-    """A settings dataclass from a config section: every field from ``values``, nothing else.
-
-    The workflow validates the config against config/schema.yaml and fills in
-    its defaults first, so the dataclasses carry no defaults of their own.
-
-    Raises
-    ------
-    InputError
-        Naming the config section and the keys that are missing from
-        ``values`` or unknown to ``cls``.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    missing, unknown = names - set(values), set(values) - names
-    if missing or unknown:
-        raise InputError(f"config {section}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
-    return cls(**values)
-
-
 class ConfigSection:
     """Base of the settings dataclasses: one config section, every key a field, no defaults.
 
@@ -68,7 +49,12 @@ class ConfigSection:
         InputError
             Naming the section and the keys that are missing or unknown.
         """
-        return settings_from_mapping(cls, values, section=cls.SECTION)  # type: ignore[attr-defined]
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        missing, unknown = names - set(values), set(values) - names
+        if missing or unknown:
+            raise InputError(f"config {cls.SECTION}: missing keys {sorted(missing)}, "  # type: ignore[attr-defined]
+                             f"unknown keys {sorted(unknown)}")
+        return cls(**values)
 
 
 def runtime_field() -> Any:

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..utils import write_json
+from ..utils import runtime_fields, write_json
 
 log = logging.getLogger("generain.training")
 
@@ -43,8 +43,8 @@ def run_fingerprint(kwargs: dict[str, Any]) -> str:
     """
     settings = kwargs["settings"]
     shaping = {k: v for k, v in kwargs.items() if k not in (*_NOT_IN_FINGERPRINT, "settings")}
-    shaping["settings"] = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
-                           if not f.metadata.get("runtime")}
+    shaping["settings"] = {k: v for k, v in dataclasses.asdict(settings).items()
+                           if k not in runtime_fields(type(settings))}
     h = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode())
     h.update(Path(kwargs["index_path"]).read_bytes())
     return h.hexdigest()[:16]
