@@ -25,17 +25,23 @@ if config.get("simulate"):
 
 include: "rules/download.smk"
 include: "rules/annotation.smk"
-include: "rules/ingest.smk"
-include: "rules/qc.smk"
-include: "rules/normalize.smk"
-include: "rules/tokenize.smk"
 
 
+# One data path per run (normalization.exact, read from the config alone):
+# in memory, or streaming in shards for ARCHS4-scale files. Both write the
+# same normalize/{species}/genes.tsv, bin_reference.h5 and token corpora.
 if STREAM:
 
     include: "rules/stream.smk"
 
+else:
 
+    include: "rules/ingest.smk"
+    include: "rules/normalize.smk"
+    include: "rules/tokenize.smk"
+
+
+include: "rules/qc.smk"
 include: "rules/train.smk"
 include: "rules/sweep.smk"
 include: "rules/lncrna.smk"

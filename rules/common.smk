@@ -218,8 +218,17 @@ def stream_token_parts(wildcards):
 
 
 def normalized(species, name):
-    """A per-species normalization output (log_cp10m.h5, genes.tsv, bin_reference.h5, scores.h5)."""
+    """A per-species normalization output: genes.tsv and bin_reference.h5 (both paths); log_cp10m.h5 and
+    scores.h5 (in memory: all passing samples); log_cp10m_subsample.h5 (streaming: the matrix_fraction
+    subsample). ``species`` may be the "{species}" wildcard."""
     return os.path.join(RESULTS, "normalize", species, name)
+
+
+def svd_matrix(species):
+    """The log10(CP10M+1) matrix the expression-SVD references read (the SVD baseline, expression_svd): all
+    passing samples in memory, the normalization.matrix_fraction subsample when streaming. Nothing else
+    reads a subsample: every token corpus holds all passing samples."""
+    return normalized(species, "log_cp10m_subsample.h5" if STREAM else "log_cp10m.h5")
 
 
 def bin_reference_input(species):
@@ -242,7 +251,7 @@ def comparison_inputs(wildcards):
             "checkpoints": [],
             "vocabs": [],
             "orthologs": ortholog_table(),
-            "matrices": [normalized(sp, "log_cp10m.h5") for sp in SPECIES],
+            "matrices": [svd_matrix(sp) for sp in SPECIES],
         }
     corpora = {
         "mixed": ["main"],
@@ -254,19 +263,26 @@ def comparison_inputs(wildcards):
         "checkpoints": [
             os.path.join(RESULTS, "models", c, m, "model.pt") for c in corpora
         ],
-        "vocabs": [os.path.join(corpus_dir(c), "vocab.tsv") for c in corpora],
+        "vocabs": [corpus_path(c, "vocab.tsv") for c in corpora],
         "orthologs": ortholog_table(),
     }
     if wildcards.setting == "shared":
-        out["shared"] = os.path.join(corpus_dir("shared"), "shared_tokens.tsv")
+        out["shared"] = corpus_path("shared", "shared_tokens.tsv")
     return out
 
 
-def corpus_dir(corpus):
-    """Token directory of a training corpus."""
+def corpus_path(corpus, name):
+    """A file of a token corpus (vocab.tsv, shards, index.parquet; shared_tokens.tsv of the comparison
+    corpora): tokens/ for the main corpus, species/{corpus}/tokens/ for the others (``corpus`` may be
+    the "{corpus}" wildcard)."""
     if corpus == "main":
-        return os.path.join(RESULTS, "tokens")
-    return os.path.join(RESULTS, "species", corpus, "tokens")
+        return os.path.join(RESULTS, "tokens", name)
+    return os.path.join(RESULTS, "species", corpus, "tokens", name)
+
+
+def pseudo_species_parts():
+    """True when pass 2 also writes the ortholog-only tokens of the pseudo-species control."""
+    return STREAM and "pseudo_species" in SPECIES_SETTINGS
 
 
 def corpus_species(wildcards):
@@ -287,7 +303,7 @@ def final_outputs():
     out = [
         os.path.join(RESULTS, "summary.json"),
         os.path.join(RESULTS, "qc", "samples.parquet"),
-        os.path.join(RESULTS, "tokens", "vocab.tsv"),
+        corpus_path("main", "vocab.tsv"),
     ]
     if config["normalization"]["method"] == "binning":
         out += [normalized(sp, "bin_reference.h5") for sp in SPECIES]

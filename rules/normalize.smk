@@ -8,8 +8,8 @@ rule normalize_counts:
         matrices=lambda wc: ingested("h5", wc.species),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
     output:
-        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
-        genes=os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
+        matrix=normalized("{species}", "log_cp10m.h5"),
+        genes=normalized("{species}", "genes.tsv"),
     log:
         os.path.join(LOGS, "normalize_counts", "{species}.log"),
     benchmark:
@@ -26,9 +26,9 @@ rule normalize_counts:
 
 rule fit_bin_reference:
     input:
-        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
+        matrix=normalized("{species}", "log_cp10m.h5"),
     output:
-        reference=os.path.join(RESULTS, "normalize", "{species}", "bin_reference.h5"),
+        reference=normalized("{species}", "bin_reference.h5"),
     log:
         os.path.join(LOGS, "fit_bin_reference", "{species}.log"),
     conda:
@@ -43,10 +43,10 @@ rule fit_bin_reference:
 
 rule transform_expression:
     input:
-        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
+        matrix=normalized("{species}", "log_cp10m.h5"),
         reference=lambda wc: bin_reference_input(wc.species),
     output:
-        scores=os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
+        scores=normalized("{species}", "scores.h5"),
     log:
         os.path.join(LOGS, "transform_expression", "{species}.log"),
     benchmark:

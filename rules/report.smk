@@ -6,11 +6,11 @@ rule summarize_run:
         ingest=ingest_reports(),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
         genes=expand(
-            os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
+            normalized("{species}", "genes.tsv"),
             species=SPECIES,
         ),
-        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
-        index=os.path.join(RESULTS, "tokens", "index.parquet"),
+        vocab=corpus_path("main", "vocab.tsv"),
+        index=corpus_path("main", "index.parquet"),
         train=expand(
             os.path.join(RESULTS, "models", "main", "{model}", "summary.json"),
             model=MODELS,

@@ -1,5 +1,8 @@
 # Human-mouse comparison (GeneRAIN-HM), one job per species.settings entry and
-# model, gathered into the ortholog-rank table:
+# model, gathered into the ortholog-rank table. The comparison corpora hold
+# all passing samples, on either data path: shared and separate are made from
+# the main corpus' tokens; pseudo_species by make_pseudo_species (in memory,
+# rules/tokenize.smk) or gather_pseudo_species (streaming, rules/stream.smk).
 #   mixed: the main model, trained on shuffled human and mouse samples;
 #   shared: the same samples, species.shared_tokens orthologs sharing one token;
 #   separate: one model per species;
@@ -10,31 +13,33 @@
 # of the true ortholog among all genes of the other species, a row-shuffled null.
 
 
-rule make_pseudo_species:
+rule make_comparison_corpus:
     input:
-        matrix=os.path.join(RESULTS, "normalize", SPECIES[0], "log_cp10m.h5"),
-        orthologs=ortholog_table(),
+        vocab=corpus_path("main", "vocab.tsv"),
+        shards=corpus_path("main", "shards"),
+        index=corpus_path("main", "index.parquet"),
+        orthologs=lambda wc: [ortholog_table()] if wc.corpus == "shared" else [],
     output:
-        vocab=os.path.join(RESULTS, "species", "pseudo_species", "tokens", "vocab.tsv"),
-        shards=directory(
-            os.path.join(RESULTS, "species", "pseudo_species", "tokens", "shards")
-        ),
-        index=os.path.join(
-            RESULTS, "species", "pseudo_species", "tokens", "index.parquet"
-        ),
+        vocab=corpus_path("{corpus}", "vocab.tsv"),
+        shards=directory(corpus_path("{corpus}", "shards")),
+        index=corpus_path("{corpus}", "index.parquet"),
+        shared=corpus_path("{corpus}", "shared_tokens.tsv"),
     log:
-        os.path.join(LOGS, "make_pseudo_species.log"),
+        os.path.join(LOGS, "make_comparison_corpus", "{corpus}.log"),
+    wildcard_constraints:
+        corpus="shared|human|mouse",
     conda:
         ENV_CORE
     params:
-        method=config["normalization"]["method"],
-        n_bins=config["normalization"]["n_bins"],
-        length=config["tokens"]["length"],
+        species=corpus_species,
+        shared_tokens=lambda wc: (
+            config["species"]["shared_tokens"] if wc.corpus == "shared" else 0
+        ),
+        train_fraction=config["species"]["train_fraction"],
         validation_fraction=config["tokens"]["validation_fraction"],
-        shard_size=config["tokens"]["shard_size"],
         seed=config["seed"],
     script:
-        "../workflow_scripts/make_pseudo_species.py"
+        "../workflow_scripts/make_comparison_corpus.py"
 
 
 rule align_species:

@@ -1,21 +1,16 @@
-# Streaming normalization for ARCHS4-scale files (normalization.exact false,
-# or auto with many samples): the file is cut into sample shards aligned to
-# its chunk width; pass 1 (one job per shard) applies QC and sketches each
-# gene's non-zero log10(CP10M+1) values; the per-species gather merges the
-# sketches into the gene filters and the Binning-By-Gene reference; pass 2
-# (one job per shard) bins and tokenizes the shard. No job holds more than
-# one shard, so memory depends on shard_samples and the gene count, not on
-# the number of samples. Replaces ingest_counts, normalize_counts,
-# fit_bin_reference, transform_expression and tokenize_samples.
+# Streaming normalization for ARCHS4-scale files (normalization.exact: false):
+# the file is cut into sample shards aligned to its chunk width; pass 1 (one
+# job per shard) applies QC and sketches each gene's non-zero log10(CP10M+1)
+# values; the per-species gather merges the sketches into the gene filters and
+# the Binning-By-Gene reference; pass 2 (one job per shard) bins and tokenizes
+# the shard. No job holds more than one shard, so memory depends on
+# shard_samples and the gene count, not on the number of samples. Included
+# instead of rules/ingest.smk, normalize.smk and tokenize.smk (the in-memory
+# path); writes the same genes.tsv, bin_reference.h5 and token corpora, and
+# log_cp10m_subsample.h5 (normalization.matrix_fraction of the passing
+# samples) for the expression-SVD references only.
 
 NORM = config["normalization"]
-
-
-ruleorder: merge_stream > normalize_counts
-ruleorder: merge_stream > fit_bin_reference
-ruleorder: merge_stream > transform_expression
-ruleorder: stream_vocab > tokenize_samples
-ruleorder: gather_stream_tokens > tokenize_samples
 
 
 checkpoint plan_shards:
@@ -78,10 +73,9 @@ rule merge_stream:
     input:
         sketches=stream_shard_files("sketch.h5", "wildcard"),
     output:
-        genes=os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
-        reference=os.path.join(RESULTS, "normalize", "{species}", "bin_reference.h5"),
-        matrix=os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
-        scores=os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
+        genes=normalized("{species}", "genes.tsv"),
+        reference=normalized("{species}", "bin_reference.h5"),
+        matrix=normalized("{species}", "log_cp10m_subsample.h5"),
     log:
         os.path.join(LOGS, "merge_stream", "{species}.log"),
     benchmark:
@@ -102,12 +96,9 @@ rule merge_stream:
 
 rule stream_vocab:
     input:
-        genes=expand(
-            os.path.join(RESULTS, "normalize", "{species}", "genes.tsv"),
-            species=SPECIES,
-        ),
+        genes=expand(normalized("{species}", "genes.tsv"), species=SPECIES),
     output:
-        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+        vocab=corpus_path("main", "vocab.tsv"),
     log:
         os.path.join(LOGS, "stream_vocab.log"),
     conda:
@@ -134,7 +125,13 @@ rule bin_shard:
         reference=lambda wc: normalized(
             DATASETS[wc.dataset].get("species", "human"), "bin_reference.h5"
         ),
-        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+        vocab=corpus_path("main", "vocab.tsv"),
+        orthologs=lambda wc: (
+            [ortholog_table()]
+            if pseudo_species_parts()
+            and DATASETS[wc.dataset].get("species", "human") == SPECIES[0]
+            else []
+        ),
     output:
         tokens=directory(
             os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "tokens")
@@ -158,8 +155,8 @@ rule gather_stream_tokens:
     input:
         parts=stream_token_parts,
     output:
-        shards=directory(os.path.join(RESULTS, "tokens", "shards")),
-        index=os.path.join(RESULTS, "tokens", "index.parquet"),
+        shards=directory(corpus_path("main", "shards")),
+        index=corpus_path("main", "index.parquet"),
     log:
         os.path.join(LOGS, "gather_stream_tokens.log"),
     conda:
@@ -169,3 +166,25 @@ rule gather_stream_tokens:
         seed=config["seed"],
     script:
         "../workflow_scripts/gather_stream_tokens.py"
+
+
+rule gather_pseudo_species:
+    input:
+        parts=lambda wc: stream_shard_files("tokens", SPECIES[0])(wc),
+        genes=normalized(SPECIES[0], "genes.tsv"),
+        vocab=corpus_path("main", "vocab.tsv"),
+        orthologs=ortholog_table(),
+    output:
+        vocab=corpus_path("pseudo_species", "vocab.tsv"),
+        shards=directory(corpus_path("pseudo_species", "shards")),
+        index=corpus_path("pseudo_species", "index.parquet"),
+    log:
+        os.path.join(LOGS, "gather_pseudo_species.log"),
+    conda:
+        ENV_CORE
+    params:
+        species=SPECIES[0],
+        validation_fraction=config["tokens"]["validation_fraction"],
+        seed=config["seed"],
+    script:
+        "../workflow_scripts/gather_pseudo_species.py"

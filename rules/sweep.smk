@@ -10,9 +10,7 @@ rule make_baseline:
             RESULTS, "embeddings", f"{BASELINES[w.baseline]['of']}.parquet"
         ),
         matrix=lambda w: (
-            [os.path.join(RESULTS, "normalize", "human", "log_cp10m.h5")]
-            if BASELINES[w.baseline]["kind"] == "svd"
-            else []
+            [svd_matrix("human")] if BASELINES[w.baseline]["kind"] == "svd" else []
         ),
         external=lambda w: (
             [BASELINES[w.baseline]["path"]]

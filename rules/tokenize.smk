@@ -1,24 +1,20 @@
-# Top genes of each sample as gene tokens (+ within-sample expression bins),
-# the vocabulary (mouse tokens prefixed m_), memory-mappable shards and a
-# seeded train/validation split. The main corpus holds every species of the
-# run; the comparison corpora (species.settings shared and separate) are made
-# from the same normalized samples.
+# In-memory path (normalization.exact: true): the top genes of each sample as
+# gene tokens (+ within-sample expression bins), the vocabulary (mouse tokens
+# prefixed m_), memory-mappable shards and a seeded train/validation split.
+# The main corpus holds every species of the run; the pseudo-species control
+# corpus is made from the first species' bins. The streaming path writes the
+# same files (rules/stream.smk); the other comparison corpora are made from
+# the main corpus on either path (rules/species.smk).
 
 
 rule tokenize_samples:
     input:
-        matrices=expand(
-            os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
-            species=SPECIES,
-        ),
-        scores=expand(
-            os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
-            species=SPECIES,
-        ),
+        matrices=expand(normalized("{species}", "log_cp10m.h5"), species=SPECIES),
+        scores=expand(normalized("{species}", "scores.h5"), species=SPECIES),
     output:
-        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
-        shards=directory(os.path.join(RESULTS, "tokens", "shards")),
-        index=os.path.join(RESULTS, "tokens", "index.parquet"),
+        vocab=corpus_path("main", "vocab.tsv"),
+        shards=directory(corpus_path("main", "shards")),
+        index=corpus_path("main", "index.parquet"),
     log:
         os.path.join(LOGS, "tokenize_samples.log"),
     benchmark:
@@ -35,41 +31,23 @@ rule tokenize_samples:
         "../workflow_scripts/tokenize_samples.py"
 
 
-rule tokenize_comparison_corpus:
+rule make_pseudo_species:
     input:
-        matrices=lambda wc: expand(
-            os.path.join(RESULTS, "normalize", "{species}", "log_cp10m.h5"),
-            species=corpus_species(wc),
-        ),
-        scores=lambda wc: expand(
-            os.path.join(RESULTS, "normalize", "{species}", "scores.h5"),
-            species=corpus_species(wc),
-        ),
+        matrix=normalized(SPECIES[0], "log_cp10m.h5"),
+        scores=normalized(SPECIES[0], "scores.h5"),
         orthologs=ortholog_table(),
     output:
-        vocab=os.path.join(RESULTS, "species", "{corpus}", "tokens", "vocab.tsv"),
-        shards=directory(
-            os.path.join(RESULTS, "species", "{corpus}", "tokens", "shards")
-        ),
-        index=os.path.join(RESULTS, "species", "{corpus}", "tokens", "index.parquet"),
-        shared=os.path.join(
-            RESULTS, "species", "{corpus}", "tokens", "shared_tokens.tsv"
-        ),
+        vocab=corpus_path("pseudo_species", "vocab.tsv"),
+        shards=directory(corpus_path("pseudo_species", "shards")),
+        index=corpus_path("pseudo_species", "index.parquet"),
     log:
-        os.path.join(LOGS, "tokenize_comparison_corpus", "{corpus}.log"),
-    wildcard_constraints:
-        corpus="shared|human|mouse",
+        os.path.join(LOGS, "make_pseudo_species.log"),
     conda:
         ENV_CORE
     params:
-        species=corpus_species,
-        shared_tokens=lambda wc: (
-            config["species"]["shared_tokens"] if wc.corpus == "shared" else 0
-        ),
-        train_fraction=config["species"]["train_fraction"],
         length=config["tokens"]["length"],
         validation_fraction=config["tokens"]["validation_fraction"],
         shard_size=config["tokens"]["shard_size"],
         seed=config["seed"],
     script:
-        "../workflow_scripts/tokenize_samples.py"
+        "../workflow_scripts/make_pseudo_species.py"

@@ -4,9 +4,9 @@
 
 rule train_model:
     input:
-        vocab=lambda wc: os.path.join(corpus_dir(wc.corpus), "vocab.tsv"),
-        shards=lambda wc: os.path.join(corpus_dir(wc.corpus), "shards"),
-        index=lambda wc: os.path.join(corpus_dir(wc.corpus), "index.parquet"),
+        vocab=lambda wc: corpus_path(wc.corpus, "vocab.tsv"),
+        shards=lambda wc: corpus_path(wc.corpus, "shards"),
+        index=lambda wc: corpus_path(wc.corpus, "index.parquet"),
     output:
         checkpoint=os.path.join(RESULTS, "models", "{corpus}", "{model}", "model.pt"),
         metrics=os.path.join(RESULTS, "models", "{corpus}", "{model}", "metrics.csv"),
@@ -51,7 +51,7 @@ rule train_model:
 rule export_embeddings:
     input:
         checkpoint=os.path.join(RESULTS, "models", "main", "{model}", "model.pt"),
-        vocab=os.path.join(RESULTS, "tokens", "vocab.tsv"),
+        vocab=corpus_path("main", "vocab.tsv"),
     output:
         w2v=os.path.join(RESULTS, "embeddings", "{model}.w2v.txt"),
         parquet=os.path.join(RESULTS, "embeddings", "{model}.parquet"),

@@ -61,7 +61,7 @@ def test_halves_and_ortholog_split_are_deterministic():
 
 def test_pseudo_species_corpus_renames_the_second_half_to_orthologs(tmp_path):
     from generain import io, tokenize
-    from generain.stages import tokenize as tokenize_stage
+    from generain.stages import normalize as normalize_stage, tokenize as tokenize_stage
 
     genes = np.array(["ENSG_A", "ENSG_B", "ENSG_C", "ENSG_D"], dtype=object)
     # samples 0-5; within each half, the sample with the larger index is higher for every gene
@@ -69,11 +69,13 @@ def test_pseudo_species_corpus_renames_the_second_half_to_orthologs(tmp_path):
     io.write_matrix(tmp_path / "m.h5", values, genes={"ensembl_id": genes, "symbol": np.array(list("ABCD"), dtype=object),
                                                       "biotype": np.array(["protein_coding"] * 4, dtype=object)},
                     samples={"sample_id": np.array([f"S{i}" for i in range(6)], dtype=object)})
+    normalize_stage.transform_expression(matrix=tmp_path / "m.h5", method="binning", n_bins=5, reference=None,
+                                         out_scores=tmp_path / "s.h5")
     orth = tmp_path / "orth.tsv"  # rows out of order, mouse ids sorting differently from their human genes
     orth.write_text("human_ensembl_id\tmouse_ensembl_id\tmouse_symbol\nENSG_C\tENSMUSG2\tc\n"
                     "ENSG_A\tENSMUSG3\ta\nENSG_B\tENSMUSG1\tb\n")
     stats = tokenize_stage.make_pseudo_species_corpus(
-        matrix=tmp_path / "m.h5", orthologs=orth, method="binning", n_bins=5, length=4, validation_fraction=0.0,
+        matrix=tmp_path / "m.h5", scores=tmp_path / "s.h5", orthologs=orth, length=4, validation_fraction=0.0,
         seed=0, shard_size=10, out_vocab=tmp_path / "vocab.tsv", out_shards=tmp_path / "shards",
         out_index=tmp_path / "index.parquet")
     assert stats == {"human_samples": 3, "mouse_samples": 3, "human_genes": 4, "mouse_genes": 3, "vocab_size": 10}
@@ -91,13 +93,13 @@ def test_pseudo_species_corpus_renames_the_second_half_to_orthologs(tmp_path):
     for i, sp in enumerate(index["species"]):
         seq = [token[t] for t in shards[i][0] if t]
         if sp == "human":
-            # every gene binned within the human half; ties in bin broken by token id
+            # every gene, binned against the reference of all six samples; ties in bin broken by token id
             assert sorted(seq) == ["ENSG_A", "ENSG_B", "ENSG_C", "ENSG_D"]
         else:
             # ENSG_D has no ortholog and is dropped; the rest are the mouse tokens of their human genes
             assert all(t.startswith("m_") for t in seq) and len(seq) == 3
             assert sorted(to_human[t] for t in seq) == ["ENSG_A", "ENSG_B", "ENSG_C"]
-    # the highest sample of the mouse half has bin 5 for all three genes: ties -> token-id order
+    # every sample has one bin for all genes (proportional rows): ties -> token-id order
     top = max(np.flatnonzero(second))
     row = int(np.flatnonzero(index["sample_id"] == f"m_S{top}")[0])
     assert [token[t] for t in shards[row][0] if t] == ["m_ENSMUSG3", "m_ENSMUSG1", "m_ENSMUSG2"]
@@ -257,48 +259,72 @@ def test_pseudo_species_halves_recover_nearly_every_pair(generated_pair):
 
 def test_mixed_corpus_has_m_tokens_and_shared_orthologs_one_token(tmp_path):
     from generain import io, tokenize
-    from generain.stages import normalize as normalize_stage, tokenize as tokenize_stage
+    from generain.stages import normalize as normalize_stage, species as species_stage, tokenize as tokenize_stage
+    from generain.utils import InputError
 
     def write(sp, ids, n_samples):
-        values = np.tile(np.arange(1, n_samples + 1, dtype=np.float32), (len(ids), 1))
+        # gene i of sample j: (j + 1) * (n_genes - i), so within a sample the genes rank in id order
+        values = np.arange(1, n_samples + 1, dtype=np.float32)[None, :] * np.arange(len(ids), 0, -1)[:, None]
         g = {"ensembl_id": np.array(ids, dtype=object), "symbol": np.array(ids, dtype=object),
              "biotype": np.array(["protein_coding"] * len(ids), dtype=object)}
         smp = {"sample_id": np.array([f"{sp}{i}" for i in range(n_samples)], dtype=object)}
         io.write_matrix(tmp_path / f"{sp}.h5", values, genes=g, samples=smp)
         normalize_stage.transform_expression(matrix=tmp_path / f"{sp}.h5", method="binning", n_bins=4, reference=None,
-                                      out_scores=tmp_path / f"{sp}.scores.h5")
+                                             out_scores=tmp_path / f"{sp}.scores.h5")
 
     write("human", ["ENSG1", "ENSG2", "ENSG3"], 4)
     write("mouse", ["ENSMUSG1", "ENSMUSG2"], 3)
     orth = tmp_path / "orth.tsv"
     orth.write_text("human_ensembl_id\tmouse_ensembl_id\nENSG1\tENSMUSG1\nENSG2\tENSMUSG2\n")
-    common = dict(matrices=[tmp_path / "human.h5", tmp_path / "mouse.h5"],
-                  scores=[tmp_path / "human.scores.h5", tmp_path / "mouse.scores.h5"],
-                  species_names=["human", "mouse"], length=3, validation_fraction=0.0, seed=0, shard_size=100)
-    stats = tokenize_stage.tokenize_corpus(**common, out_vocab=tmp_path / "v.tsv", out_shards=tmp_path / "s",
-                                     out_index=tmp_path / "i.parquet")
+    main = dict(out_vocab=tmp_path / "v.tsv", out_shards=tmp_path / "s", out_index=tmp_path / "i.parquet")
+    tokenize_stage.tokenize_corpus(matrices=[tmp_path / "human.h5", tmp_path / "mouse.h5"],
+                                   scores=[tmp_path / "human.scores.h5", tmp_path / "mouse.scores.h5"],
+                                   species_names=["human", "mouse"], length=3, validation_fraction=0.0, seed=0,
+                                   shard_size=5, **main)
     vocab = tokenize.read_vocab(tmp_path / "v.tsv")
     assert vocab["token"].tolist()[3:] == ["ENSG1", "ENSG2", "ENSG3", "m_ENSMUSG1", "m_ENSMUSG2"]
     assert vocab["species"].tolist()[3:] == ["human"] * 3 + ["mouse"] * 2
     index = pd.read_parquet(tmp_path / "i.parquet")
-    assert index["species"].tolist() == ["human"] * 4 + ["mouse"] * 3 and stats["shared_tokens"] == 0
+    assert index["species"].tolist() == ["human"] * 4 + ["mouse"] * 3 and index["shard"].tolist() == [0] * 5 + [1] * 2
+    derived = dict(vocab=tmp_path / "v.tsv", shards=tmp_path / "s", index=tmp_path / "i.parquet",
+                   validation_fraction=0.0, seed=0)
     # the shared-token corpus: 1 of the 2 pairs (train fraction 0.5 -> 1 training pair) shares ENSG's token
-    tokenize_stage.tokenize_corpus(**common, out_vocab=tmp_path / "v2.tsv", out_shards=tmp_path / "s2",
-                             out_index=tmp_path / "i2.parquet", orthologs=orth, shared_tokens=1,
-                             train_fraction=0.5, out_shared=tmp_path / "shared.tsv")
+    stats = species_stage.comparison_corpus(**derived, species_names=["human", "mouse"], orthologs=orth,
+                                            shared_tokens=1, train_fraction=0.5, out_vocab=tmp_path / "v2.tsv",
+                                            out_shards=tmp_path / "s2", out_index=tmp_path / "i2.parquet",
+                                            out_shared=tmp_path / "shared.tsv")
+    assert stats["samples"] == 7 and stats["shared_tokens"] == 1 and stats["vocab_size"] == 3 + 4
     shared = pd.read_csv(tmp_path / "shared.tsv", sep="\t")
     assert len(shared) == 1
     h, m = shared.iloc[0]
     v2 = tokenize.read_vocab(tmp_path / "v2.tsv")
-    assert len(v2) == 3 + 4 and m not in set(v2["ensembl_id"])
-    genes = np.load(tmp_path / "s2" / "genes_00000.npy")
-    human_token = int(v2.loc[v2["ensembl_id"] == h, "token_id"].item())
-    assert (genes[4:] == human_token).any(axis=1).all()  # every mouse sample carries the shared token
-    from generain.utils import InputError
-
+    assert m not in set(v2["ensembl_id"])
+    token = dict(zip(v2["token_id"], v2["token"]))
+    i2 = pd.read_parquet(tmp_path / "i2.parquet")
+    pd.testing.assert_frame_equal(i2, index)  # every sample, same order, shards and split
+    shards2 = tokenize.TokenShards(tmp_path / "s2", i2)
+    other = "m_ENSMUSG2" if m == "ENSMUSG1" else "m_ENSMUSG1"
+    for j in range(7):
+        seq = [token[t] for t in shards2[j][0][: i2["n_tokens"][j]]]
+        if j < 4:  # human samples: every expressed gene, by bin
+            assert sorted(seq) == ["ENSG1", "ENSG2", "ENSG3"][: len(seq)], seq
+        else:  # mouse samples: the shared mouse gene carries its human ortholog's token
+            assert set(seq) <= {h, other} and h in seq, seq
+    # separate: the mouse corpus holds every mouse sample of the main corpus, mouse tokens only
+    species_stage.comparison_corpus(**derived, species_names=["mouse"], out_vocab=tmp_path / "v3.tsv",
+                                    out_shards=tmp_path / "s3", out_index=tmp_path / "i3.parquet")
+    v3 = tokenize.read_vocab(tmp_path / "v3.tsv")
+    assert v3["token"].tolist() == ["<pad>", "<mask>", "<cls>", "m_ENSMUSG1", "m_ENSMUSG2"]
+    i3 = pd.read_parquet(tmp_path / "i3.parquet")
+    assert i3["sample_id"].tolist() == ["mouse0", "mouse1", "mouse2"] and i3["shard"].tolist() == [0, 1, 1]
+    main_tokens, mouse_tokens = tokenize.TokenShards(tmp_path / "s", index), tokenize.TokenShards(tmp_path / "s3", i3)
+    for j in range(3):  # same sequences and bins, ids shifted by the 3 human genes
+        g3, e3 = mouse_tokens[j]
+        g, e = main_tokens[4 + j]
+        assert (g > 0).any()
+        np.testing.assert_array_equal(g3, np.where(g > 0, g - 3, 0))
+        np.testing.assert_array_equal(e3, e)
     with pytest.raises(InputError, match="human and a mouse corpus"):
-        tokenize_stage.tokenize_corpus(**{**common, "matrices": common["matrices"][:1], "scores": common["scores"][:1],
-                                    "species_names": ["human"]}, out_vocab=tmp_path / "v3.tsv",
-                                 out_shards=tmp_path / "s3", out_index=tmp_path / "i3.parquet", orthologs=orth,
-                                 shared_tokens=1, out_shared=tmp_path / "sh3.tsv")
-
+        species_stage.comparison_corpus(**derived, species_names=["human"], orthologs=orth, shared_tokens=1,
+                                        train_fraction=0.5, out_vocab=tmp_path / "v4.tsv", out_shards=tmp_path / "s4",
+                                        out_index=tmp_path / "i4.parquet", out_shared=tmp_path / "sh4.tsv")

@@ -484,8 +484,9 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     cfg["model"].update({"n_embd": 32, "n_inner": 64})  # expression_svd keeps n_embd components: 16 miss modules
     cfg["sweep"].update({"baselines": [], "max_properties": 10, "shards": 1})
     cfg["species"].update({"settings": gen["species"]["settings"], "shared_tokens": 300})
-    # the streaming path end to end: 2 shards per species, every passing sample kept in the matrix
-    cfg["normalization"].update({"exact": False, "shard_samples": 100, "matrix_fraction": 1.0})
+    # the streaming path end to end: 2 shards per species; 80% of the passing samples kept for the expression SVD
+    # (at 50% its planted-truth top-1 falls to 0.68 with 100 samples per species)
+    cfg["normalization"].update({"exact": False, "shard_samples": 100, "matrix_fraction": 0.8})
     _snakemake(tmp_path, cfg)
     res = tmp_path / "results" / "hm"
     vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
@@ -495,6 +496,21 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     assert set(index["species"]) == {"human", "mouse"}
     for sp in ("human", "mouse"):  # each species binned against its own reference
         assert (res / "normalize" / sp / "bin_reference.h5").exists()
+    # every training corpus holds every passing sample (the subsample is for the expression SVD only)
+    qc = pd.read_parquet(res / "qc" / "samples.parquet")
+    passing = {sp: sorted(qc.loc[qc["passed"] & (qc["dataset"] == f"generated_{sp}"), "sample_id"])
+               for sp in ("human", "mouse")}
+    assert sorted(index["sample_id"]) == sorted(passing["human"] + passing["mouse"])
+    for corpus, expected in [("shared", passing["human"] + passing["mouse"]), ("human", passing["human"]),
+                             ("mouse", passing["mouse"])]:
+        ci = pd.read_parquet(res / "species" / corpus / "tokens" / "index.parquet")
+        assert sorted(ci["sample_id"]) == sorted(expected), corpus
+    pi = pd.read_parquet(res / "species" / "pseudo_species" / "tokens" / "index.parquet")
+    assert sorted(pi["sample_id"].str.removeprefix("m_")) == passing["human"]
+    from generain import io
+
+    svd = io.read_matrix(res / "normalize" / "human" / "log_cp10m_subsample.h5")
+    assert 0.65 < svd.matrix.shape[1] / len(passing["human"]) < 0.95
     shared = pd.read_csv(res / "species" / "shared" / "tokens" / "shared_tokens.tsv", sep="\t")
     assert len(shared) == 300
     sv = pd.read_csv(res / "species" / "shared" / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
@@ -517,7 +533,7 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
 # ---------------------------------------------------------------------------
 
 STREAM_TARGETS = ["results/{run}/tokens/index.parquet", "results/{run}/qc/samples.parquet",
-                  "results/{run}/normalize/human/bin_reference.h5", "results/{run}/normalize/human/scores.h5"]
+                  "results/{run}/normalize/human/bin_reference.h5", "results/{run}/species/pseudo_species/tokens/index.parquet"]
 
 
 def _stream_config(run: str, data: Path, **normalization) -> dict:
@@ -535,8 +551,10 @@ def stream_runs(tmp_path_factory, generated_archs4):
     data = generated_archs4
     stream_cfg = _stream_config("stream", data, exact=False, shard_samples=600, sketch_points=100,
                                 reference_points=250, matrix_fraction=0.5)
-    _snakemake(workdir, stream_cfg, *[t.format(run="stream") for t in STREAM_TARGETS])
-    _snakemake(workdir, _stream_config("exact", data, exact=True), *[t.format(run="exact") for t in STREAM_TARGETS])
+    _snakemake(workdir, stream_cfg, *[t.format(run="stream") for t in STREAM_TARGETS],
+               "results/stream/normalize/human/log_cp10m_subsample.h5")
+    _snakemake(workdir, _stream_config("exact", data, exact=True), *[t.format(run="exact") for t in STREAM_TARGETS],
+               "results/exact/normalize/human/scores.h5")
     return workdir, data, stream_cfg
 
 
@@ -574,13 +592,32 @@ def test_streaming_tokens_match_the_exact_path(stream_runs):
     assert np.median(d) <= 5 and np.percentile(d, 99) <= 40, (np.median(d), np.percentile(d, 99))
     assert np.mean(same) < 1  # the sketches do approximate: a broken merge would not be seen otherwise
     # the kept log10(CP10M+1) subsample: about half the passing samples, chosen by sample id
-    m = io.read_matrix(s_res / "normalize" / "human" / "log_cp10m.h5")
+    m = io.read_matrix(s_res / "normalize" / "human" / "log_cp10m_subsample.h5")
     assert 0.4 < m.matrix.shape[1] / len(ei) < 0.6 and m.genes["ensembl_id"].tolist() == exact.genes["ensembl_id"].tolist()
     full = io.read_matrix(e_res / "normalize" / "human" / "log_cp10m.h5")
     cols = pd.Index(full.samples["sample_id"]).get_indexer(m.samples["sample_id"])
     np.testing.assert_allclose(m.matrix, full.matrix[:, cols], rtol=1e-6)
     ref = normalize.BinReference.load(s_res / "normalize" / "human" / "bin_reference.h5")
     assert ref.values.shape == (len(exact.genes), 250) and ref.n_training_samples == len(ei)
+    # the pseudo-species corpus holds every passing sample on both paths: same halves, split and lengths
+    sp_, ep_ = (pd.read_parquet(r / "species" / "pseudo_species" / "tokens" / "index.parquet") for r in (s_res, e_res))
+    pd.testing.assert_frame_equal(sp_.drop(columns=["shard", "row"]), ep_.drop(columns=["shard", "row"]))
+    assert sorted(sp_["sample_id"].str.removeprefix("m_")) == sorted(ei["sample_id"])
+    assert 0.45 < (sp_["species"] == "mouse").mean() <= 0.5 and sp_["shard"].nunique() == 8
+    sv, ev = (tokenize.read_vocab(r / "species" / "pseudo_species" / "tokens" / "vocab.tsv") for r in (s_res, e_res))
+    pd.testing.assert_frame_equal(sv, ev)
+    n_mouse = int((sv["species"] == "mouse").sum())
+    assert 1000 < n_mouse < len(exact.genes)  # the generated genes' one-to-one orthologs
+    sps = tokenize.TokenShards(s_res / "species" / "pseudo_species" / "tokens" / "shards", sp_)
+    eps = tokenize.TokenShards(e_res / "species" / "pseudo_species" / "tokens" / "shards", ep_)
+    mouse_ids = set(sv.loc[sv["species"] == "mouse", "token_id"])
+    overlap = []
+    for j in range(len(ep_)):
+        n = int(ep_["n_tokens"][j])
+        gs, ge = sps[j][0][:n], eps[j][0][:n]
+        assert (set(gs) <= mouse_ids) == (set(ge) <= mouse_ids) == (ep_["species"][j] == "mouse")
+        overlap.append(len(set(gs) & set(ge)) / max(n, 1))
+    assert np.mean(overlap) > 0.95, np.mean(overlap)  # the same genes, up to the sketches' approximation
 
 
 def _stream_outputs(res: Path) -> dict[str, object]:

@@ -321,58 +321,29 @@ def shared_token_pairs(pairs: pd.DataFrame, n_shared: int, *, train_fraction: fl
     return shared
 
 
-def pseudo_species_corpus(
-    values: np.ndarray,
-    genes: pd.DataFrame,
-    sample_ids: np.ndarray,
-    orthologs: pd.DataFrame,
-    *,
-    method: str,
-    n_bins: int,
-    length: int,
-    seed: int,
-) -> dict[str, Any]:
-    """GeneRAIN-HM's pseudo-species control corpus from one species' samples.
+def pseudo_species_vocab(genes: pd.DataFrame, orthologs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The pseudo-species control's vocabulary and each gene's two token ids.
 
-    Samples are split in seeded halves (:func:`split_halves`). Each half is
-    normalized against its own samples (each "species" has its own per-gene
-    reference, as real species do). In the second half every gene with a
-    one-to-one mouse ortholog is renamed to the mouse gene (token
-    ``m_<mouse Ensembl id>``, species "mouse") and its sample id gets the
-    ``m_`` prefix; its genes without an ortholog are removed, as a mouse
-    sample cannot contain them. Method: GeneRAIN-HM (bioRxiv
-    10.1101/2024.04.01.587517), the pseudo-species control.
+    The species' genes keep their tokens; each gene with a one-to-one mouse
+    ortholog gets a second token, its mouse gene's (``m_<mouse Ensembl id>``,
+    species "mouse"), in the order of the genes.
 
     Parameters
     ----------
-    values : np.ndarray
-        float32, shape (n_genes, n_samples), log10(CP10M+1) of the samples.
     genes : pandas.DataFrame
-        ensembl_id, symbol, biotype of the rows of ``values``.
-    sample_ids : np.ndarray
-        str, shape (n_samples,).
+        ensembl_id, symbol, biotype of the species' genes, in token order.
     orthologs : pandas.DataFrame
         One-to-one pairs: human_ensembl_id, mouse_ensembl_id (mouse_symbol optional).
-    method, n_bins
-        Normalization of each half (:func:`generain.normalize.gene_scores`).
-    length : int
-        Gene tokens per sample.
-    seed : int
-        Seed of the halves.
 
     Returns
     -------
-    dict
-        vocab (pandas.DataFrame, :func:`generain.tokenize.build_vocab`: human
-        genes, then the renamed mouse genes), gene_tokens and expr_tokens
-        (uint16/uint8 (n_samples, length), first half's samples first),
-        n_tokens (int (n_samples,)), sample_ids (object (n_samples,)),
-        species (object (n_samples,): "human" or "mouse"), and the counts
-        human_samples, mouse_samples, human_genes, mouse_genes.
+    (pandas.DataFrame, np.ndarray, np.ndarray)
+        The vocabulary (:func:`generain.tokenize.build_vocab`: the genes, then
+        the renamed ones), and int64 (n_genes,) token ids of each gene as
+        itself and as its mouse ortholog (-1 for genes without one).
     """
-    from . import normalize, tokenize
+    from . import tokenize
 
-    second = split_halves(values.shape[1], seed=seed)
     h2m = orthologs.set_index("human_ensembl_id")
     hum_genes = genes[["ensembl_id", "symbol", "biotype"]].reset_index(drop=True)
     has_orth = hum_genes["ensembl_id"].isin(h2m.index).to_numpy()
@@ -383,21 +354,81 @@ def pseudo_species_corpus(
         "biotype": hum_genes.loc[has_orth, "biotype"].to_numpy(),
     })
     vocab, (ids_h, ids_m) = tokenize.corpus_vocab([("human", hum_genes), ("mouse", mou_genes)])
-    parts = []
-    for half, rows, ids in ((~second, np.arange(len(hum_genes)), ids_h), (second, np.flatnonzero(has_orth), ids_m)):
-        vals = values[np.ix_(rows, np.flatnonzero(half))]
-        sc, ok = normalize.gene_scores(vals, method, n_bins=n_bins)  # type: ignore[arg-type]
-        parts.append(tokenize.tokenize_samples(sc, ok, vals, ids, length=length))
+    as_mouse = np.full(len(hum_genes), -1, dtype=np.int64)
+    as_mouse[has_orth] = ids_m
+    return vocab, ids_h, as_mouse
+
+
+def pseudo_species_corpus(
+    scores: np.ndarray,
+    eligible: np.ndarray,
+    log_values: np.ndarray,
+    genes: pd.DataFrame,
+    sample_ids: np.ndarray,
+    orthologs: pd.DataFrame,
+    *,
+    length: int,
+    seed: int,
+) -> dict[str, Any]:
+    """GeneRAIN-HM's pseudo-species control corpus from one species' samples.
+
+    Samples are split in seeded halves (:func:`split_halves`). The first half
+    keeps its tokens. In the second half every gene with a one-to-one mouse
+    ortholog is renamed to the mouse gene (token ``m_<mouse Ensembl id>``,
+    species "mouse") and its sample id gets the ``m_`` prefix; its genes
+    without an ortholog are removed, as a mouse sample cannot contain them,
+    and the sequence is filled from the next-ranked genes that have one. Both
+    halves are ranked by their bins against the species' reference of all
+    passing samples (the main corpus' bins), so the in-memory and the
+    streaming path build the same corpus. Method: GeneRAIN-HM (bioRxiv
+    10.1101/2024.04.01.587517), the pseudo-species control.
+
+    Parameters
+    ----------
+    scores, eligible, log_values : np.ndarray
+        shape (n_genes, n_samples): bins (or scores), the genes that may
+        become tokens, and log10(CP10M+1), as for
+        :func:`generain.tokenize.tokenize_samples`.
+    genes : pandas.DataFrame
+        ensembl_id, symbol, biotype of the rows.
+    sample_ids : np.ndarray
+        str, shape (n_samples,).
+    orthologs : pandas.DataFrame
+        One-to-one pairs: human_ensembl_id, mouse_ensembl_id (mouse_symbol optional).
+    length : int
+        Gene tokens per sample.
+    seed : int
+        Seed of the halves.
+
+    Returns
+    -------
+    dict
+        vocab (:func:`pseudo_species_vocab`), gene_tokens and expr_tokens
+        (uint16/uint8 (n_samples, length), first half's samples first),
+        n_tokens (int (n_samples,)), sample_ids (object (n_samples,)),
+        species (object (n_samples,): "human" or "mouse"), and the counts
+        human_samples, mouse_samples, human_genes, mouse_genes.
+    """
+    from . import tokenize
+
+    second = split_halves(scores.shape[1], seed=seed)
+    vocab, ids_h, ids_m = pseudo_species_vocab(genes, orthologs)
+    has = ids_m >= 0
+    first = tokenize.tokenize_samples(scores[:, ~second], eligible[:, ~second], log_values[:, ~second], ids_h,
+                                      length=length)
+    renamed = tokenize.tokenize_samples(scores[has][:, second], eligible[has][:, second],
+                                        log_values[has][:, second], ids_m[has], length=length)
+    dtype = tokenize.token_dtype(len(vocab) - 1)
     sample_ids = np.asarray(sample_ids)
     return {
         "vocab": vocab,
-        "gene_tokens": np.concatenate([parts[0][0], parts[1][0]]),
-        "expr_tokens": np.concatenate([parts[0][1], parts[1][1]]),
-        "n_tokens": np.concatenate([parts[0][2], parts[1][2]]),
+        "gene_tokens": np.concatenate([first[0], renamed[0]]).astype(dtype, copy=False),
+        "expr_tokens": np.concatenate([first[1], renamed[1]]),
+        "n_tokens": np.concatenate([first[2], renamed[2]]),
         "sample_ids": np.concatenate([sample_ids[~second], "m_" + sample_ids[second].astype(object)]),
         "species": np.array(["human"] * int((~second).sum()) + ["mouse"] * int(second.sum()), dtype=object),
         "human_samples": int((~second).sum()), "mouse_samples": int(second.sum()),
-        "human_genes": int(len(hum_genes)), "mouse_genes": int(len(mou_genes)),
+        "human_genes": int(len(genes)), "mouse_genes": int(has.sum()),
     }
 
 

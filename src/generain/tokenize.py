@@ -176,7 +176,7 @@ def tokenize_samples(
     """
     n_genes, n_samples = scores.shape
     token_ids = np.asarray(token_ids, dtype=np.int64)
-    dtype = np.uint16 if token_ids.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+    dtype = token_dtype(int(token_ids.max(initial=0)))
     gene_tokens = np.zeros((n_samples, length), dtype=dtype)
     expr_tokens = np.zeros((n_samples, length), dtype=np.uint8)
     n_tokens = np.zeros(n_samples, dtype=np.int32)
@@ -210,6 +210,11 @@ def tokenize_samples(
         expr_tokens[a:b, :width] = np.where(valid, expr, 0).astype(np.uint8)
         n_tokens[a:b] = n
     return gene_tokens, expr_tokens, n_tokens
+
+
+def token_dtype(max_token_id: int) -> type:
+    """The dtype of gene-token arrays: uint16 when every id fits (vocabularies up to 65,536 tokens), else uint32."""
+    return np.uint16 if max_token_id <= np.iinfo(np.uint16).max else np.uint32
 
 
 def split_samples(n_samples: int, *, validation_fraction: float, seed: int) -> np.ndarray:

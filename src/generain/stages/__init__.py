@@ -16,14 +16,15 @@ stage module       rules
 ``qc``             qc_samples
 ``normalize``      normalize_counts, fit_bin_reference, transform_expression
 ``stream``         plan_shards, scan_shard, merge_stream, stream_vocab,
-                   bin_shard, gather_stream_tokens (ARCHS4 scale)
+                   bin_shard, gather_stream_tokens, gather_pseudo_species
+                   (ARCHS4 scale, instead of ingest, normalize, tokenize)
 ``tokenize``       tokenize_samples, make_pseudo_species
 ``train``          train_model
 ``embed``          export_embeddings
 ``sweep``          make_baseline, catalogue_properties, sweep_properties,
                    gather_sweep, compare_embeddings
 ``lncrna``         predict_lncrna
-``species``        align_species, compare_species
+``species``        make_comparison_corpus, align_species, compare_species
 ``summary``        summarize_run
 =================  ==========================================================
 """

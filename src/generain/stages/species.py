@@ -1,4 +1,4 @@
-"""Rules align_species and compare_species: the human-mouse comparison.
+"""Rules make_comparison_corpus, align_species and compare_species: the human-mouse comparison.
 
 A stage module: paths and typed settings in, files out; it reads neither
 Snakemake objects nor the config (see ``generain.stages``).
@@ -7,6 +7,7 @@ Snakemake objects nor the config (see ``generain.stages``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,9 +17,124 @@ import pyarrow as pa
 from .. import annotation, embed, io, plots, species, tokenize
 from ..baselines import svd_embedding
 from ..training.checkpoint import load_model
-from ..utils import PathLike, atomic_path, write_parquet
+from ..utils import InputError, PathLike, atomic_path, timed, write_parquet
 
 log = logging.getLogger(__name__)
+
+
+def comparison_corpus(
+    *,
+    vocab: PathLike,
+    shards: PathLike,
+    index: PathLike,
+    species_names: Sequence[str],
+    validation_fraction: float,
+    seed: int,
+    out_vocab: PathLike,
+    out_shards: PathLike,
+    out_index: PathLike,
+    orthologs: PathLike | None = None,
+    shared_tokens: int = 0,
+    train_fraction: float | None = None,
+    out_shared: PathLike | None = None,
+) -> dict[str, Any]:
+    """A comparison corpus of GeneRAIN-HM (``separate``: one species; ``shared``) from the main corpus.
+
+    The corpus holds every sample of the main corpus (all passing samples,
+    whichever data path made it) of the species in ``species_names``, in the
+    main corpus' order, with the same gene tokens re-numbered in its own
+    vocabulary (:func:`generain.tokenize.corpus_vocab`: the species' genes in
+    the main vocabulary's order) and the same expression bins; its
+    train/validation split is drawn as the main corpus' is
+    (:func:`generain.tokenize.split_samples` on its own sample count). Token
+    shard k holds the corpus' samples of the main corpus' shard k (shards
+    without any are skipped). Ties in bin keep the main corpus' order (its
+    token ids).
+
+    Parameters
+    ----------
+    vocab, shards, index : path-like
+        The main corpus (``tokens/``): vocab.tsv, the shards folder, index.parquet
+        (with its species column).
+    species_names : sequence of str
+        "human" and/or "mouse": the corpus' species, in vocabulary order.
+    orthologs, shared_tokens, train_fraction
+        Shared-token model: the first ``shared_tokens`` training ortholog pairs
+        (:func:`generain.species.shared_token_pairs`; ``train_fraction`` is
+        config ``species.train_fraction``) get one token, the human gene's;
+        the mouse gene then has no token of its own.
+    out_shared : path-like, optional
+        TSV of the shared pairs (human_ensembl_id, mouse_ensembl_id); written
+        when given (empty without ``shared_tokens``).
+
+    Returns
+    -------
+    dict
+        Per species genes and samples, vocab_size, shared_tokens, samples,
+        train_samples, validation_samples.
+
+    Raises
+    ------
+    InputError
+        If ``shared_tokens`` is asked for without both species, an ortholog
+        table, ``train_fraction`` and ``out_shared``, or a species has no
+        gene in the main vocabulary.
+    """
+    main_vocab = tokenize.read_vocab(vocab)
+    genes = []
+    for sp in species_names:
+        g = main_vocab[main_vocab["species"] == sp]
+        if g.empty:
+            raise InputError(f"{vocab}: no {sp} gene in the main corpus' vocabulary")
+        genes.append((sp, g))
+    shared = pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id"])
+    if shared_tokens:
+        names = list(species_names)
+        if sorted(names) != ["human", "mouse"] or orthologs is None or out_shared is None or train_fraction is None:
+            raise InputError(f"species.shared_tokens needs a human and a mouse corpus, an ortholog table and "
+                             f"species.train_fraction (got species {names})")
+        gh, gm = genes[names.index("human")][1], genes[names.index("mouse")][1]
+        pairs = species.ortholog_pairs(gh["ensembl_id"], gm["ensembl_id"], annotation.read_orthologs(orthologs))
+        mask = species.shared_token_pairs(pairs, shared_tokens, train_fraction=train_fraction, seed=seed)
+        shared = pairs.loc[mask, ["human_ensembl_id", "mouse_ensembl_id"]].reset_index(drop=True)
+    new_vocab, new_ids = tokenize.corpus_vocab([(sp, g[["ensembl_id", "symbol", "biotype"]]) for sp, g in genes],
+                                               shared=shared)
+    lookup = np.zeros(int(main_vocab["token_id"].max()) + 1, dtype=np.int64)
+    special = main_vocab["biotype"] == "special"
+    lookup[main_vocab.loc[special, "token_id"]] = main_vocab.loc[special, "token_id"]
+    for (_, g), ids in zip(genes, new_ids, strict=True):
+        lookup[g["token_id"].to_numpy()] = ids
+    dtype = tokenize.token_dtype(len(new_vocab) - 1)
+    main_index = pd.read_parquet(index)
+    chosen = main_index[main_index["species"].isin(list(species_names))]
+    frames = []
+    with timed(f"{len(chosen)} of {len(main_index)} samples of the main corpus into the {'+'.join(species_names)} "
+               "corpus"), atomic_path(out_shards) as tmp:
+        tmp.mkdir(parents=True)
+        k = 0
+        for shard, rows in chosen.groupby("shard", sort=False):
+            g_main = np.load(Path(shards) / f"genes_{int(shard):05d}.npy", mmap_mode="r")
+            e_main = np.load(Path(shards) / f"expr_{int(shard):05d}.npy", mmap_mode="r")
+            r = rows["row"].to_numpy()
+            np.save(tmp / f"genes_{k:05d}.npy", lookup[g_main[r]].astype(dtype))
+            np.save(tmp / f"expr_{k:05d}.npy", np.asarray(e_main[r]))
+            frames.append(rows.assign(shard=np.int32(k), row=np.arange(len(rows), dtype=np.int32)))
+            k += 1
+    out = (pd.concat(frames, ignore_index=True) if frames
+           else main_index.iloc[:0].reset_index(drop=True))
+    out["split"] = tokenize.split_samples(len(out), validation_fraction=validation_fraction, seed=seed)
+    write_parquet(pa.Table.from_pandas(out[list(main_index.columns)], preserve_index=False), out_index)
+    tokenize.write_vocab(new_vocab, out_vocab)
+    if out_shared is not None:
+        with atomic_path(out_shared) as tmp:
+            shared.to_csv(tmp, sep="\t", index=False)
+    stats = {"species": {sp: {"genes": int(len(g)), "samples": int((out["species"] == sp).sum())}
+                         for sp, g in genes},
+             "vocab_size": int(len(new_vocab)), "shared_tokens": int(len(shared)), "samples": int(len(out)),
+             "train_samples": int((out["split"] == "train").sum()),
+             "validation_samples": int((out["split"] == "validation").sum())}
+    log.info("comparison corpus: %s", stats)
+    return stats
 
 
 def align_species(

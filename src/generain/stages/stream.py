@@ -1,4 +1,4 @@
-"""Rules of the streaming data path (ARCHS4 scale): plan, pass 1, merge, vocabulary, pass 2, gather.
+"""Rules of the streaming data path (ARCHS4 scale): plan, pass 1, merge, vocabulary, pass 2, gathers.
 
 A stage module: paths and typed settings in, files out; it reads neither
 Snakemake objects nor the config (see ``generain.stages``).
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .. import annotation, io, normalize, qc, stream, tokenize
+from .. import annotation, io, normalize, qc, species, stream, tokenize
 from ..utils import InputError, PathLike, atomic_path, avoid_huge_page_stalls, timed, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -123,11 +123,11 @@ def merge_stream(
     out_genes: PathLike,
     out_reference: PathLike,
     out_matrix: PathLike,
-    out_scores: PathLike,
 ) -> dict[str, Any]:
     """Streaming gather for one species: gene filters, merged reference, the subsampled matrix.
 
-    Outputs, at the paths of the in-memory path's ``normalize/{species}/``:
+    Outputs (``genes.tsv`` and ``bin_reference.h5`` at the paths of the
+    in-memory path's ``normalize/{species}/``):
 
     - ``out_genes``: genes.tsv as :func:`generain.stages.normalize.normalize_counts` writes it, plus
       ``source_row`` (the gene's row in the ARCHS4 file); ``mean`` is empty
@@ -139,9 +139,9 @@ def merge_stream(
     - ``out_matrix``: log10(CP10M+1) float32 (n_kept, n_selected) of the
       passing samples selected in pass 1 (``normalization.matrix_fraction``),
       gene columns ensembl_id, symbol, biotype, mean (over *all* passing
-      samples), sample columns sample_id, dataset, series_id;
-    - ``out_scores``: their bins against the merged reference
-      (:func:`generain.stream.bin_against_reference`), same layout.
+      samples), sample columns sample_id, dataset, series_id. Only the
+      expression-SVD references read it (``log_cp10m_subsample.h5``); every
+      token corpus is made from all passing samples (pass 2).
 
     Raises
     ------
@@ -159,18 +159,15 @@ def merge_stream(
     counts = np.concatenate([c for c, _ in parts], axis=1)
     samples = pd.concat([s for _, s in parts], ignore_index=True)
     values = normalize.cp10m_log10(counts, totals=samples["total_counts"].to_numpy())
-    scores = stream.bin_against_reference(values, ref.values, n_bins=n_bins)
     if not len(samples):
         log.warning("no sample selected for the matrix (normalization.matrix_fraction); the SVD baseline and the "
-                    "comparison corpora need some")
+                    "expression_svd comparison need some")
     with atomic_path(out_genes) as tmp:
         genes.to_csv(tmp, sep="\t", index=False)
     ref.save(out_reference)
     gene_cols = {c: kept[c].to_numpy() for c in ("ensembl_id", "symbol", "biotype", "mean")}
     sample_cols = {c: samples[c].to_numpy(dtype=object) for c in ("sample_id", "dataset", "series_id")}
     io.write_matrix(out_matrix, values, genes=gene_cols, samples=sample_cols, attrs={"values": "log10(CP10M+1)"})
-    io.write_matrix(out_scores, scores, genes=gene_cols, samples=sample_cols,
-                    attrs={"method": "binning", "n_bins": n_bins})
     stats = {"genes_in": int(len(genes)), "genes_kept": int(len(kept)), "samples": int(ref.n_training_samples),
              "matrix_samples": int(len(samples))}
     log.info("streamed normalization: %s", stats)
@@ -213,6 +210,7 @@ def bin_stream_shard(
     species_name: str,
     length: int,
     out_tokens: PathLike,
+    orthologs: PathLike | None = None,
 ) -> int:
     """Streaming pass 2 on one shard: bins against the merged reference, then tokens.
 
@@ -220,7 +218,12 @@ def bin_stream_shard(
     Output ``out_tokens``: a folder with ``genes.npy`` and ``expr.npy``
     (:func:`generain.tokenize.tokenize_samples` of the shard's passing
     samples, in file order) and ``samples.parquet`` (sample_id, n_tokens,
-    species). Returns the samples written.
+    species). With ``orthologs`` (the pseudo-species control), also
+    ``pseudo_genes.npy`` and ``pseudo_expr.npy``: the same samples tokenized
+    over their genes with a one-to-one mouse ortholog, as the mouse tokens of
+    :func:`generain.species.pseudo_species_vocab` (``pseudo_n_tokens`` in
+    samples.parquet), for :func:`gather_pseudo_species`. Returns the samples
+    written.
 
     Raises
     ------
@@ -241,14 +244,25 @@ def bin_stream_shard(
         bins, values, samples = stream.bin_shard(scratch, sketch=sketch, qc_table=pd.read_parquet(qc_table),
                                                  source_rows=kept["source_row"].to_numpy(), reference=ref)
     with timed(f"tokenize {bins.shape[1]} samples (length {length})"):
-        gt, et, nt = tokenize.tokenize_samples(bins, normalize.eligible_mask(bins, "binning"), values, token_ids,
-                                               length=length)
+        eligible = normalize.eligible_mask(bins, "binning")
+        gt, et, nt = tokenize.tokenize_samples(bins, eligible, values, token_ids, length=length)
+    index = pd.DataFrame({"sample_id": samples["sample_id"].to_numpy(dtype=object),
+                          "n_tokens": nt, "species": species_name})
+    pseudo = None
+    if orthologs is not None:
+        pvocab, _, as_mouse = species.pseudo_species_vocab(kept, annotation.read_orthologs(orthologs))
+        has = as_mouse >= 0
+        with timed(f"tokenize {bins.shape[1]} samples over their {int(has.sum())} genes with a mouse ortholog "
+                   "(pseudo-species control)"):
+            pseudo = tokenize.tokenize_samples(bins[has], eligible[has], values[has], as_mouse[has], length=length)
+        index["pseudo_n_tokens"] = pseudo[2]
     with atomic_path(out_tokens) as tmp:
         tmp.mkdir(parents=True)
         np.save(tmp / "genes.npy", gt)
         np.save(tmp / "expr.npy", et)
-        index = pd.DataFrame({"sample_id": samples["sample_id"].to_numpy(dtype=object),
-                              "n_tokens": nt, "species": species_name})
+        if pseudo is not None:
+            np.save(tmp / "pseudo_genes.npy", pseudo[0].astype(tokenize.token_dtype(len(pvocab) - 1)))
+            np.save(tmp / "pseudo_expr.npy", pseudo[1])
         write_parquet(pa.Table.from_pandas(index, preserve_index=False), tmp / "samples.parquet")
     return len(index)
 
@@ -294,4 +308,97 @@ def gather_stream_tokens(
     stats = {"samples": int(len(index)), "shards": k, "train_samples": int((index["split"] == "train").sum()),
              "median_tokens_per_sample": float(index["n_tokens"].median())}
     log.info("tokens: %s", stats)
+    return stats
+
+
+def gather_pseudo_species(
+    *,
+    parts: Sequence[PathLike],
+    genes: PathLike,
+    vocab: PathLike,
+    orthologs: PathLike,
+    species_name: str,
+    validation_fraction: float,
+    seed: int,
+    out_vocab: PathLike,
+    out_shards: PathLike,
+    out_index: PathLike,
+) -> dict[str, Any]:
+    """The pseudo-species control corpus of the streaming path, from every passing sample's pass-2 tokens.
+
+    The same corpus as :func:`generain.species.pseudo_species_corpus` on the
+    in-memory path: the species' passing samples in part order are split in
+    seeded halves (:func:`generain.species.split_halves`); the first half
+    keeps its tokens (``genes.npy``, re-numbered in the pseudo-species
+    vocabulary), the second half takes its ortholog-only tokens
+    (``pseudo_genes.npy``, written by :func:`bin_stream_shard` with
+    ``orthologs``) and the ``m_`` sample-id prefix. Token shards: the first
+    half's samples of each part, then the second half's, parts without such
+    samples skipped; one seeded train/validation split over the corpus.
+
+    Parameters
+    ----------
+    parts : sequence of path-like
+        Pass-2 token folders of the species' shards, in dataset then shard order.
+    genes, vocab : path-like
+        The species' genes.tsv and the main corpus' vocab.tsv.
+    species_name : str
+        The species of the parts (the run's first species).
+
+    Raises
+    ------
+    InputError
+        If a part lacks its ortholog-only tokens (bin_shard ran without
+        orthologs).
+    """
+    kept = _kept_genes(genes)
+    pvocab, as_self, _ = species.pseudo_species_vocab(kept, annotation.read_orthologs(orthologs))
+    main = tokenize.read_vocab(vocab)
+    main = main[main["species"] == species_name]
+    lookup = np.arange(len(tokenize.SPECIAL_TOKENS), dtype=np.int64)
+    lookup = np.concatenate([lookup, np.zeros(int(main["token_id"].max()) + 1 - len(lookup), dtype=np.int64)])
+    lookup[pd.Series(main["token_id"].to_numpy(), index=main["ensembl_id"]).loc[kept["ensembl_id"]].to_numpy()] = as_self
+    dtype = tokenize.token_dtype(len(pvocab) - 1)
+    idx = [pd.read_parquet(Path(p) / "samples.parquet") for p in parts]
+    for p, i in zip(parts, idx):
+        if len(i) and "pseudo_n_tokens" not in i:
+            raise InputError(f"{p}: no ortholog-only tokens for the pseudo-species control; rerun bin_shard")
+    second = species.split_halves(sum(map(len, idx)), seed=seed)
+    offsets = np.cumsum([0] + [len(i) for i in idx])
+    frames = []
+    with timed(f"pseudo-species corpus of {len(second)} samples from {len(parts)} shards"), \
+            atomic_path(out_shards) as tmp:
+        tmp.mkdir(parents=True)
+        k = 0
+        for renamed in (False, True):
+            for part, i, a in zip(map(Path, parts), idx, offsets[:-1]):
+                rows = np.flatnonzero(second[a:a + len(i)] == renamed)
+                if not len(rows):
+                    continue
+                if renamed:
+                    g = np.load(part / "pseudo_genes.npy", mmap_mode="r")[rows].astype(dtype)
+                    e = np.load(part / "pseudo_expr.npy", mmap_mode="r")[rows]
+                    n = i["pseudo_n_tokens"].to_numpy()[rows]
+                    ids = "m_" + i["sample_id"].to_numpy(dtype=object)[rows]
+                else:
+                    g = lookup[np.load(part / "genes.npy", mmap_mode="r")[rows]].astype(dtype)
+                    e = np.load(part / "expr.npy", mmap_mode="r")[rows]
+                    n = i["n_tokens"].to_numpy()[rows]
+                    ids = i["sample_id"].to_numpy(dtype=object)[rows]
+                np.save(tmp / f"genes_{k:05d}.npy", g)
+                np.save(tmp / f"expr_{k:05d}.npy", np.asarray(e))
+                frames.append(pd.DataFrame({"sample_id": ids, "shard": np.int32(k),
+                                            "row": np.arange(len(rows), dtype=np.int32),
+                                            "n_tokens": n.astype(np.int32),
+                                            "species": "mouse" if renamed else "human"}))
+                k += 1
+    index = pd.concat(frames, ignore_index=True)
+    index["split"] = tokenize.split_samples(len(index), validation_fraction=validation_fraction, seed=seed)
+    index = index[["sample_id", "split", "shard", "row", "n_tokens", "species"]]
+    write_parquet(pa.Table.from_pandas(index, preserve_index=False), out_index)
+    tokenize.write_vocab(pvocab, out_vocab)
+    stats = {"human_samples": int((~second).sum()), "mouse_samples": int(second.sum()),
+             "human_genes": int(len(kept)), "mouse_genes": int((pvocab["species"] == "mouse").sum()),
+             "vocab_size": int(len(pvocab))}
+    log.info("pseudo-species corpus: %s", stats)
     return stats

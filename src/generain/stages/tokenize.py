@@ -1,4 +1,4 @@
-"""Rules tokenize_samples and make_pseudo_species: the token corpora.
+"""Rules tokenize_samples and make_pseudo_species: the token corpora of the in-memory path.
 
 A stage module: paths and typed settings in, files out; it reads neither
 Snakemake objects nor the config (see ``generain.stages``).
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import annotation, io, normalize, species, tokenize
-from ..utils import InputError, PathLike, atomic_path, timed
+from ..utils import PathLike, timed
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,8 @@ def tokenize_corpus(
     out_vocab: PathLike,
     out_shards: PathLike,
     out_index: PathLike,
-    orthologs: PathLike | None = None,
-    shared_tokens: int = 0,
-    train_fraction: float | None = None,
-    out_shared: PathLike | None = None,
 ) -> dict[str, Any]:
-    """Vocabulary, token shards and index for the run's samples, of one species or both.
+    """Vocabulary, token shards and index of the run's samples (the main corpus, in-memory path).
 
     Each species comes normalized against its own per-gene reference
     (``normalize/{species}/``). The vocabulary lists the first species' genes,
@@ -43,6 +39,8 @@ def tokenize_corpus(
     Samples of both species are pooled and split into train/validation with
     one seeded draw; the training loader shuffles them, so the mixed-species
     model sees human and mouse samples interleaved (the paper's main setting).
+    The comparison corpora are made from this one
+    (:func:`generain.stages.species.comparison_corpus`).
 
     Parameters
     ----------
@@ -51,20 +49,6 @@ def tokenize_corpus(
         its gene scores (bins), genes x samples.
     species_names : sequence of str
         "human" and/or "mouse", one per matrix.
-    orthologs, shared_tokens, train_fraction
-        Shared-token model: the first ``shared_tokens`` training ortholog pairs
-        (:func:`generain.species.shared_token_pairs`; ``train_fraction`` is
-        config ``species.train_fraction``) get one token, the human gene's;
-        the mouse gene then has no token of its own.
-    out_shared : path-like, optional
-        TSV of the shared pairs (human_ensembl_id, mouse_ensembl_id); required
-        with ``shared_tokens``.
-
-    Raises
-    ------
-    InputError
-        If ``shared_tokens`` is asked for without both species, an ortholog
-        table, ``train_fraction`` and ``out_shared``.
     """
     parts = []
     for mpath, spath, sp in zip(matrices, scores, species_names, strict=True):
@@ -72,17 +56,7 @@ def tokenize_corpus(
         s = io.read_matrix(spath)
         log_values = m.matrix[pd.Index(m.genes["ensembl_id"]).get_indexer(s.genes["ensembl_id"])]
         parts.append((sp, s, log_values, s.genes.assign(species=sp)))
-    shared = pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id"])
-    if shared_tokens:
-        names = [p[0] for p in parts]
-        if sorted(names) != ["human", "mouse"] or orthologs is None or out_shared is None or train_fraction is None:
-            raise InputError(f"species.shared_tokens needs a human and a mouse corpus, an ortholog table and "
-                             f"species.train_fraction (got species {names})")
-        gh, gm = parts[names.index("human")][3], parts[names.index("mouse")][3]
-        pairs = species.ortholog_pairs(gh["ensembl_id"], gm["ensembl_id"], annotation.read_orthologs(orthologs))
-        mask = species.shared_token_pairs(pairs, shared_tokens, train_fraction=train_fraction, seed=seed)
-        shared = pairs.loc[mask, ["human_ensembl_id", "mouse_ensembl_id"]].reset_index(drop=True)
-    vocab, species_token_ids = tokenize.corpus_vocab([(sp, g) for sp, _, _, g in parts], shared=shared)
+    vocab, species_token_ids = tokenize.corpus_vocab([(sp, g) for sp, _, _, g in parts])
     genes_all = vocab[vocab["biotype"] != "special"]
     gt, et, nt, ids, sp_col = [], [], [], [], []
     stats: dict[str, Any] = {"species": {}}
@@ -104,11 +78,8 @@ def tokenize_corpus(
                                 expr_tokens=et_a, n_tokens=nt_a, split=split, shard_size=shard_size,
                                 extra={"species": np.concatenate(sp_col)})
     tokenize.write_vocab(vocab, out_vocab)
-    if out_shared is not None:
-        with atomic_path(out_shared) as tmp:
-            shared.to_csv(tmp, sep="\t", index=False)
     stats.update({"vocab_size": int(len(vocab)), "gene_tokens": int(len(genes_all)),
-                  "shared_tokens": int(len(shared)), "by_biotype": genes_all["biotype"].value_counts().to_dict(),
+                  "by_biotype": genes_all["biotype"].value_counts().to_dict(),
                   "samples": int(len(split)), "train_samples": int((split == "train").sum()),
                   "validation_samples": int((split == "validation").sum()),
                   "median_tokens_per_sample": float(np.median(nt_a))})
@@ -119,9 +90,8 @@ def tokenize_corpus(
 def make_pseudo_species_corpus(
     *,
     matrix: PathLike,
+    scores: PathLike,
     orthologs: PathLike,
-    method: str,
-    n_bins: int,
     length: int,
     validation_fraction: float,
     seed: int,
@@ -130,18 +100,26 @@ def make_pseudo_species_corpus(
     out_shards: PathLike,
     out_index: PathLike,
 ) -> dict[str, Any]:
-    """GeneRAIN-HM's pseudo-species control corpus from one species' samples.
+    """GeneRAIN-HM's pseudo-species control corpus from one species' samples (in-memory path).
 
-    Samples are split in seeded halves. Each half is normalized against its own
-    samples (each "species" has its own per-gene reference). In the second half
-    every gene with a one-to-one mouse ortholog is renamed to the mouse gene
-    (token ``m_<mouse Ensembl id>``, species "mouse"); its genes without an
-    ortholog are removed, as a mouse sample cannot contain them.
+    All passing samples of the species, ranked by their bins against the
+    species' reference (``scores``), split in seeded halves, the second half
+    renamed to mouse orthologs (:func:`generain.species.pseudo_species_corpus`);
+    the streaming path builds the same corpus from its pass-2 shards
+    (:func:`generain.stages.stream.gather_pseudo_species`).
+
+    Parameters
+    ----------
+    matrix, scores : path-like
+        log10(CP10M+1) and bins (genes x samples) of the first species, as
+        ``normalize/{species}/`` holds them.
     """
     m = io.read_matrix(matrix)
-    c = species.pseudo_species_corpus(m.matrix, m.genes, m.samples["sample_id"].to_numpy(),
-                                      annotation.read_orthologs(orthologs), method=method, n_bins=n_bins,
-                                      length=length, seed=seed)
+    s = io.read_matrix(scores)
+    log_values = m.matrix[pd.Index(m.genes["ensembl_id"]).get_indexer(s.genes["ensembl_id"])]
+    c = species.pseudo_species_corpus(s.matrix, normalize.eligible_mask(s.matrix, str(s.attrs["method"])),
+                                      log_values, s.genes, s.samples["sample_id"].to_numpy(),
+                                      annotation.read_orthologs(orthologs), length=length, seed=seed)
     vocab, gt, et, nt, sample_ids, sp = (c[k] for k in ("vocab", "gene_tokens", "expr_tokens", "n_tokens",
                                                          "sample_ids", "species"))
     split = tokenize.split_samples(len(sample_ids), validation_fraction=validation_fraction, seed=seed)
