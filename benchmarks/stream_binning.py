@@ -49,6 +49,7 @@ def main() -> None:
                           chunk_samples=args.chunk, seed=1)
     t0 = time.perf_counter()
     ingest_stage.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
+                                id_type="auto", counts="integer",
                             out_matrix=out / "ingest.h5", out_report=out / "ingest.json")
     qc_stage.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",
                         out_plot=out / "qc.png")

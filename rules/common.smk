@@ -50,7 +50,7 @@ def result_params(section, *keys, **overrides):
 
 # Species of the run's samples, human first; each is normalized on its own.
 SPECIES = sorted(
-    {d.get("species", "human") for d in config["datasets"]},
+    {d["species"] for d in config["datasets"]},
     key=["human", "mouse"].index,
 )
 MODELS = config["models"]
@@ -165,9 +165,7 @@ def species_gene_table(species):
 
 def ingested(kind="h5", species=None):
     names = [
-        n
-        for n, d in DATASETS.items()
-        if species is None or d.get("species", "human") == species
+        n for n, d in DATASETS.items() if species is None or d["species"] == species
     ]
     return expand(os.path.join(RESULTS, "ingest", f"{{dataset}}.{kind}"), dataset=names)
 
@@ -182,9 +180,7 @@ def ingest_reports():
 def stream_datasets(species=None):
     """Streamed datasets, in config order (all when species is None)."""
     return [
-        n
-        for n, d in DATASETS.items()
-        if species is None or d.get("species", "human") == species
+        n for n, d in DATASETS.items() if species is None or d["species"] == species
     ]
 
 

@@ -5,9 +5,7 @@
 rule ingest_counts:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
-        gene_table=lambda wc: species_gene_table(
-            DATASETS[wc.dataset].get("species", "human")
-        ),
+        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset]["species"]),
     output:
         matrix=os.path.join(RESULTS, "ingest", "{dataset}.h5"),
         report=os.path.join(RESULTS, "ingest", "{dataset}.json"),
@@ -19,7 +17,9 @@ rule ingest_counts:
         ENV_CORE
     params:
         fmt=lambda wc: DATASETS[wc.dataset]["format"],
-        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        species=lambda wc: DATASETS[wc.dataset]["species"],
+        id_type=lambda wc: DATASETS[wc.dataset]["id_type"],
+        counts=lambda wc: DATASETS[wc.dataset]["counts"],
         read_options=lambda wc: (
             {"gene_id_column": DATASETS[wc.dataset]["gene_id_column"]}
             if "gene_id_column" in DATASETS[wc.dataset]

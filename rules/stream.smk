@@ -16,9 +16,7 @@ NORM = config["normalization"]
 checkpoint plan_shards:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
-        gene_table=lambda wc: species_gene_table(
-            DATASETS[wc.dataset].get("species", "human")
-        ),
+        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset]["species"]),
     output:
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
     log:
@@ -26,7 +24,8 @@ checkpoint plan_shards:
     conda:
         ENV_CORE
     params:
-        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        species=lambda wc: DATASETS[wc.dataset]["species"],
+        id_type=lambda wc: DATASETS[wc.dataset]["id_type"],
         shard_samples=NORM["shard_samples"],
     script:
         "../workflow_scripts/plan_shards.py"
@@ -36,9 +35,7 @@ rule scan_shard:
     input:
         counts=lambda wc: DATASETS[wc.dataset]["path"],
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
-        gene_table=lambda wc: species_gene_table(
-            DATASETS[wc.dataset].get("species", "human")
-        ),
+        gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset]["species"]),
     output:
         qc=os.path.join(RESULTS, "stream", "{dataset}", "shard_{shard}", "qc.parquet"),
         sketch=os.path.join(
@@ -119,17 +116,14 @@ rule bin_shard:
         scratch=os.path.join(
             RESULTS, "stream", "{dataset}", "shard_{shard}", "scratch.npy"
         ),
-        genes=lambda wc: normalized(
-            DATASETS[wc.dataset].get("species", "human"), "genes.tsv"
-        ),
+        genes=lambda wc: normalized(DATASETS[wc.dataset]["species"], "genes.tsv"),
         reference=lambda wc: normalized(
-            DATASETS[wc.dataset].get("species", "human"), "bin_reference.h5"
+            DATASETS[wc.dataset]["species"], "bin_reference.h5"
         ),
         vocab=corpus_path("main", "vocab.tsv"),
         orthologs=lambda wc: (
             [ortholog_table()]
-            if pseudo_species_parts()
-            and DATASETS[wc.dataset].get("species", "human") == SPECIES[0]
+            if pseudo_species_parts() and DATASETS[wc.dataset]["species"] == SPECIES[0]
             else []
         ),
     output:
@@ -145,7 +139,7 @@ rule bin_shard:
     resources:
         mem_mb=shard_mem_mb,
     params:
-        species=lambda wc: DATASETS[wc.dataset].get("species", "human"),
+        species=lambda wc: DATASETS[wc.dataset]["species"],
         length=config["tokens"]["length"],
     script:
         "../workflow_scripts/bin_shard.py"

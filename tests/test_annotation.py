@@ -32,12 +32,44 @@ def test_harmonize_versions_symbols_and_collisions(gene_table):
     assert list(out.symbols) == ["B", "C", "A"]
     np.testing.assert_array_equal(out.counts, [[2, 2], [3, 3], [9, 9]])
     assert rep == {"genes_in_source": 7, "matched": 4, "unmatched": 3, "collapsed_duplicates": 1,
-                   "examples_unmatched": ["DUP", "NOPE", "ENSG99"]}
+                   "examples_unmatched": ["DUP", "NOPE", "ENSG99"], "id_type": "auto",
+                   "by_id_type": {"ensembl": {"ids": 4, "matched": 3, "unmatched": 1, "collapsed_duplicates": 1},
+                                  "symbol": {"ids": 3, "matched": 1, "unmatched": 2, "collapsed_duplicates": 0}}}
+
+
+def test_classify_gene_ids_by_form():
+    ids = ["ENSG00000141510.17", "ENSMUSG00000059552", "7157", "TP53|7157", "?|100130426", "TP53", "ENSA",
+           "ENST00000269305"]
+    assert annotation.classify_gene_ids(np.array(ids, dtype=object)).tolist() == [
+        "ensembl", "ensembl", "entrez", "symbol_entrez", "symbol_entrez", "symbol", "symbol", "symbol"]
+
+
+def test_harmonize_entrez_and_symbol_entrez_ids(gene_table):
+    """The fixture table: ENSG01 A 1, ENSG02 B 2, ENSG03 C -, ENSG04 DUP 4, ENSG05 DUP -."""
+    genes = annotation.read_gene_table(gene_table)
+    out, rep = annotation.harmonize_genes(_cm(["2", "1", "3", "4"], [[1], [2], [3], [4]]), genes, source="geo.tsv")
+    assert list(out.gene_ids) == ["ENSG02", "ENSG01", "ENSG04"] and out.counts[:, 0].tolist() == [1, 2, 4]
+    assert list(out.symbols) == ["B", "A", "DUP"]  # an Entrez id resolves an ambiguous symbol
+    assert rep["by_id_type"] == {"entrez": {"ids": 4, "matched": 3, "unmatched": 1, "collapsed_duplicates": 0}}
+    # SYMBOL|ENTREZ: the Entrez part first; the symbol when it does not match; "?" never matches by symbol
+    tcga = _cm(["A|1", "C|999", "?|2", "?|77", "DUP|5", "B|1"], [[1], [2], [3], [4], [5], [6]])
+    out, rep = annotation.harmonize_genes(tcga, genes, source="tcga.tsv")
+    assert list(out.gene_ids) == ["ENSG03", "ENSG02", "ENSG01"]  # A|1 and B|1 collide on ENSG01: B|1 is larger
+    assert out.counts[:, 0].tolist() == [2, 3, 6]
+    assert rep["by_id_type"] == {"symbol_entrez": {"ids": 6, "matched": 4, "unmatched": 2,
+                                                   "collapsed_duplicates": 1}}
+    assert rep["examples_unmatched"] == ["?|77", "DUP|5"]
+    # a chosen id_type reads every id that way: "1" as a symbol matches nothing
+    with pytest.raises(InputError, match=r"sym\.tsv: none of its 2 gene ids match the annotation \(read as 2 "
+                                         r"symbols; id_type: symbol.*set the dataset's id_type"):
+        annotation.harmonize_genes(_cm(["1", "2"], [[1], [2]]), genes, source="sym.tsv", id_type="symbol")
+    out, _ = annotation.harmonize_genes(_cm(["1", "ENSG03.4"], [[1], [2]]), genes, source="x", id_type="entrez")
+    assert list(out.gene_ids) == ["ENSG01"]
 
 
 def test_harmonize_nothing_matches(gene_table):
     genes = annotation.read_gene_table(gene_table)
-    with pytest.raises(InputError, match=r"counts\.tsv: none of its 2 gene ids match .*first ids: X1, X2"):
+    with pytest.raises(InputError, match=r"counts\.tsv: none of its 2 gene ids match .*first ids: X1, X2\)"):
         annotation.harmonize_genes(_cm(["X1", "X2"], [[1], [2]]), genes, source="counts.tsv")
 
 

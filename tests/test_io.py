@@ -169,3 +169,19 @@ def test_read_archs4_chunks_never_written_read_as_zeros(tmp_path):
     cm = io.read_archs4(path, progress=False)
     np.testing.assert_array_equal(cm.counts[:, :200], np.arange(3 * 400).reshape(3, 400)[:, :200] % 97 + 1)
     assert (cm.counts[:, 200:] == 0).all()
+
+
+def test_estimated_counts_round_halves_to_even(tmp_path):
+    """counts: estimated rounds each value to the nearest whole number, halves to even (numpy.rint, R's round)."""
+    p = tmp_path / "rsem.tsv"
+    p.write_text("gene\tS1\tS2\tS3\nENSG01\t2.5\t3.5\t0.49\nENSG02\t10.51\t7\t1e3\n")
+    cm = io.read_count_table(p, counts="estimated")
+    assert cm.counts.tolist() == [[2, 4, 0], [11, 7, 1000]] and cm.counts.dtype == np.uint32
+    with pytest.raises(InputError, match=r"rsem\.tsv: counts must be whole numbers.*counts: estimated"):
+        io.read_count_table(p)  # integer, the default, names the option
+    neg = tmp_path / "neg.tsv"
+    neg.write_text("gene\tS1\nENSG01\t-0.2\n")
+    with pytest.raises(InputError, match="negative"):  # estimates are not negative either
+        io.read_count_table(neg, counts="estimated")
+    with pytest.raises(InputError, match="unknown counts kind 'tpm'"):
+        io.read_count_table(p, counts="tpm")

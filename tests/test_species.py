@@ -182,7 +182,8 @@ def generated_pair(tmp_path_factory):
         n_samples=(200, 200), n_modules=40, in_modules=0.8, shared_fraction=0.5, seed=1)
     for sp, table in (("human", REPO / "resources" / "annotation" / "genes.tsv"), ("mouse", None)):
         ingest_stage.ingest_dataset(path=d / f"{sp}.h5", fmt="archs4", name=sp, species_name=sp, gene_table=table,
-                                out_matrix=d / f"{sp}.ingest.h5", out_report=d / f"{sp}.json")
+                                    id_type="auto", counts="integer",
+                                    out_matrix=d / f"{sp}.ingest.h5", out_report=d / f"{sp}.json")
     qc_stage.qc_samples(matrices=[d / "human.ingest.h5", d / "mouse.ingest.h5"], criteria=qc.QCCriteria(),
                         out_table=d / "qc.parquet", out_plot=d / "qc.png")
     for sp in ("human", "mouse"):

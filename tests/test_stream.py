@@ -74,6 +74,7 @@ def generated(tmp_path_factory, generated_archs4):
     genes = annotation.read_gene_table(GENES)
     path = generated_archs4
     ingest_stage.ingest_dataset(path=path, fmt="archs4", name="sim", species_name="human", gene_table=GENES,
+                                id_type="auto", counts="integer",
                             out_matrix=out / "ingest.h5", out_report=out / "ingest.json")
     qc_stage.qc_samples(matrices=[out / "ingest.h5"], criteria=qc.QCCriteria(), out_table=out / "qc.parquet",
                         out_plot=out / "qc.png")
@@ -205,6 +206,10 @@ def test_matching_report_by_hand():
     assert annotation.matching_report(ids, mapped) == {
         "genes_in_source": 5, "matched": 3, "unmatched": 2, "collapsed_duplicates": 1,
         "examples_unmatched": ["FOO", "BAR"]}
+    types = np.array(["ensembl", "ensembl", "symbol", "ensembl", "symbol"], dtype=object)
+    assert annotation.matching_report(ids, mapped, types, "auto")["by_id_type"] == {
+        "ensembl": {"ids": 3, "matched": 3, "unmatched": 0, "collapsed_duplicates": 1},
+        "symbol": {"ids": 2, "matched": 0, "unmatched": 2, "collapsed_duplicates": 0}}
 
 
 def test_plan_refuses_duplicated_sample_ids(tmp_path):

@@ -299,7 +299,7 @@ def test_negative_and_fractional_counts(tmp_path):
     frac = tmp_path / "frac.csv"
     frac.write_text("gene,S1\nENSG00000000003,2.5\n")
     _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(frac, "table")),
-                  "frac.csv: counts must be whole numbers")
+                  "frac.csv: counts must be whole numbers", "set the dataset's counts: estimated")
 
 
 def test_gene_ids_matching_nothing(tmp_path):
@@ -307,6 +307,69 @@ def test_gene_ids_matching_nothing(tmp_path):
     t.write_text("gene\tS1\nENSMUSG00000000001\t5\nFOO\t3\n")
     _assert_fails(tmp_path, _config(run_name="e2e", datasets=_dataset(t, "table")),
                   "mouse_ids.tsv: none of its 2 gene ids match the annotation")
+
+
+def test_entrez_symbol_entrez_and_estimated_tables_run_through_the_workflow(tmp_path):
+    """The demo's own counts (real GEUVADIS samples) written three ways users get count tables: GEO's generated
+    matrix (NCBI GeneID rows, id_type auto), a TCGA-style SYMBOL|ENTREZ table (some symbols "?"), and estimated
+    counts (Ensembl ids with versions, fractional values within 0.45 of the counts, counts: estimated). Each
+    ingests to exactly the demo's counts of the same genes and samples, and the run tokenizes all three."""
+    from generain import annotation, io
+
+    cfg = _config(run_name="tables")
+    cm = io.read_archs4(cfg["datasets"][0]["path"], progress=False)
+    genes = annotation.read_gene_table(cfg["annotation"]["gene_table"])
+    demo, _ = annotation.harmonize_genes(cm, genes)
+    g = genes.set_index("ensembl_id").loc[demo.gene_ids]
+    n_ent = genes["entrez_id"].value_counts()
+    unique = (g["entrez_id"].notna() & g["entrez_id"].map(n_ent).eq(1)).to_numpy()
+    ent = g["entrez_id"].to_numpy()
+    rng = np.random.default_rng(0)
+    groups = {"geo_ncbi": slice(0, 12), "tcga": slice(12, 24), "rsem": slice(24, 36)}
+    datasets, expected = [], {}
+    for name, cols in groups.items():
+        counts = demo.counts[:, cols]
+        samples = demo.sample_ids[cols]
+        if name == "geo_ncbi":
+            ids, rows = [str(int(e)) for e in ent[unique]], np.flatnonzero(unique)
+            frame = pd.DataFrame(counts[rows], index=pd.Index(ids, name="GeneID"), columns=samples)
+            path, opts = tmp_path / "GSE1_raw_counts_GRCh38.p13_NCBI.tsv.gz", {}
+        elif name == "tcga":
+            rows = np.flatnonzero(unique)
+            sym = g["symbol"].to_numpy()[rows].astype(object)
+            sym[::7] = "?"  # TCGA's unknown symbols: matched by the Entrez part alone
+            ids = [f"{s}|{int(e)}" for s, e in zip(sym, ent[rows])]
+            frame = pd.DataFrame(counts[rows], index=pd.Index(ids, name="gene_id"), columns=samples)
+            path, opts = tmp_path / "tcga_legacy.tsv", {}
+        else:
+            rows = np.arange(len(demo.gene_ids))
+            est = counts + np.where(counts > 0, rng.uniform(-0.45, 0.45, counts.shape), rng.uniform(0, 0.45, counts.shape))
+            frame = pd.DataFrame(est, index=pd.Index([f"{e}.7" for e in demo.gene_ids], name="gene"), columns=samples)
+            path, opts = tmp_path / "rsem_expected_counts.tsv", {"counts": "estimated"}
+        frame.to_csv(path, sep="\t")
+        datasets.append({"name": name, "path": str(path), "format": "table", "species": "human", **opts})
+        expected[name] = (demo.gene_ids[rows], counts[rows], samples)
+    cfg["datasets"] = datasets
+    targets = [f"results/tables/ingest/{n}.json" for n in groups] + ["results/tables/tokens/index.parquet"]
+    _snakemake(tmp_path, cfg, *targets)
+    res = tmp_path / "results" / "tables"
+    for name, (ens, counts, samples) in expected.items():
+        m = io.read_matrix(res / "ingest" / f"{name}.h5")
+        assert m.samples["sample_id"].tolist() == list(samples)
+        assert sorted(m.genes["ensembl_id"]) == sorted(ens), name
+        order = pd.Index(m.genes["ensembl_id"]).get_indexer(ens)
+        np.testing.assert_array_equal(m.matrix[order], counts, err_msg=name)
+    reports = {n: json.loads((res / "ingest" / f"{n}.json").read_text()) for n in groups}
+    n_unique = int(unique.sum())
+    assert reports["geo_ncbi"]["genes"]["by_id_type"] == {
+        "entrez": {"ids": n_unique, "matched": n_unique, "unmatched": 0, "collapsed_duplicates": 0}}
+    assert reports["tcga"]["genes"]["by_id_type"] == {
+        "symbol_entrez": {"ids": n_unique, "matched": n_unique, "unmatched": 0, "collapsed_duplicates": 0}}
+    assert reports["rsem"]["counts"] == "estimated" and reports["rsem"]["genes"]["matched"] == len(demo.gene_ids)
+    log = (res / "logs" / "ingest_counts" / "geo_ncbi.log").read_text()
+    assert f"gene ids read as {n_unique} NCBI GeneIDs (whole numbers) (id_type: auto)" in log
+    index = pd.read_parquet(res / "tokens" / "index.parquet")
+    assert len(index) == 36 and index["n_tokens"].min() > 0
 
 
 def test_unknown_config_key(tmp_path):

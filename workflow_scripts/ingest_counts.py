@@ -7,5 +7,5 @@ run_step(
     sm.log[0], ingest.ingest_dataset,
     path=sm.input.counts, fmt=sm.params.fmt, name=sm.wildcards.dataset, species_name=sm.params.species,
     gene_table=sm.input.gene_table or None, out_matrix=sm.output.matrix, out_report=sm.output.report,
-    read_options=sm.params.read_options,
+    id_type=sm.params.id_type, counts=sm.params.counts, read_options=sm.params.read_options,
 )

@@ -95,24 +95,100 @@ def gene_table_from_source(cm: CountMatrix, *, source: str = "dataset") -> pd.Da
     return table.drop_duplicates("ensembl_id").reset_index(drop=True)
 
 
-def map_gene_ids(gene_ids: np.ndarray, genes: pd.DataFrame) -> list[str | None]:
+ID_TYPES = ("ensembl", "symbol", "entrez", "symbol_entrez")
+"""Gene id types a dataset may use (config ``datasets[].id_type``; ``auto`` classifies each id)."""
+
+_ENTREZ = re.compile(r"^\d+$")
+_SYMBOL_ENTREZ = re.compile(r"^[^|]+\|\d+$")
+
+
+def classify_gene_ids(gene_ids: np.ndarray) -> np.ndarray:
+    """The id type of each gene id, as ``id_type: auto`` reads it.
+
+    Ensembl gene ids (``ENS[species]G`` + digits, any version suffix);
+    ``SYMBOL|ENTREZ`` (TCGA's legacy ids, ``?`` for an unknown symbol); whole
+    numbers (NCBI GeneID, as in GEO's generated count matrices); anything
+    else is a symbol.
+
+    Parameters
+    ----------
+    gene_ids : np.ndarray
+        str (n_genes,).
+
+    Returns
+    -------
+    np.ndarray
+        object (n_genes,), values of :data:`ID_TYPES`.
+    """
+    ids = [str(g) for g in gene_ids]
+    return np.array(["ensembl" if ENSEMBL_GENE_ID.match(g) else "symbol_entrez" if _SYMBOL_ENTREZ.match(g)
+                     else "entrez" if _ENTREZ.match(g) else "symbol" for g in ids], dtype=object)
+
+
+def describe_id_types(types: np.ndarray) -> str:
+    """One log line on how ``id_type: auto`` read a file's ids, e.g. ``"20530 entrez (NCBI GeneID)"``."""
+    labels = {"ensembl": "Ensembl gene ids", "symbol": "symbols", "entrez": "NCBI GeneIDs (whole numbers)",
+              "symbol_entrez": "SYMBOL|ENTREZ ids"}
+    kinds, counts = np.unique(np.asarray(types, dtype=str), return_counts=True)
+    return ", ".join(f"{int(n)} {labels[k]}" for k, n in sorted(zip(kinds, counts), key=lambda t: -t[1]))
+
+
+def map_gene_ids(
+    gene_ids: np.ndarray, genes: pd.DataFrame, id_type: str = "auto"
+) -> tuple[list[str | None], np.ndarray]:
     """Unversioned Ensembl id of each source gene id, or None (the matching of :func:`harmonize_genes`).
 
-    Ids starting with ``ENS`` match after stripping the version suffix; other
-    ids match symbols that are unique in the gene table.
+    By id type: ``ensembl`` ids match after stripping the version suffix;
+    ``symbol`` ids match symbols that are unique in the gene table;
+    ``entrez`` ids match entrez_id values unique in the gene table;
+    ``symbol_entrez`` ids (``SYMBOL|ENTREZ``) match by the Entrez part, and
+    by the symbol when that does not match and the symbol is not ``?``.
+    With ``id_type="auto"`` each id is read as :func:`classify_gene_ids` says.
+
+    Parameters
+    ----------
+    gene_ids : np.ndarray
+        str (n_genes,): the file's gene ids.
+    genes : pandas.DataFrame
+        The gene table (:func:`read_gene_table`).
+    id_type : str
+        ``auto`` or one of :data:`ID_TYPES`.
+
+    Returns
+    -------
+    (list of str or None, np.ndarray)
+        Per id its Ensembl id or None, and its id type (object (n_genes,)).
+
+    Raises
+    ------
+    InputError
+        If ``id_type`` is not ``auto`` or one of :data:`ID_TYPES`.
     """
-    ens_index = pd.Index(genes["ensembl_id"])
+    if id_type != "auto" and id_type not in ID_TYPES:
+        raise InputError(f"unknown gene id type {id_type!r}; expected auto or one of {list(ID_TYPES)}")
+    types = classify_gene_ids(gene_ids) if id_type == "auto" else np.full(len(gene_ids), id_type, dtype=object)
+    ens_index = set(genes["ensembl_id"])
     sym_counts = genes["symbol"].value_counts()
-    unique_sym = genes.loc[genes["symbol"].map(sym_counts) == 1].set_index("symbol")["ensembl_id"]
+    unique_sym = genes.loc[genes["symbol"].map(sym_counts) == 1].set_index("symbol")["ensembl_id"].to_dict()
+    entrez = genes.dropna(subset=["entrez_id"])
+    ent_counts = entrez["entrez_id"].value_counts()
+    unique_ent = {str(int(k)): v for k, v in
+                  entrez.loc[entrez["entrez_id"].map(ent_counts) == 1].set_index("entrez_id")["ensembl_id"].items()}
     mapped: list[str | None] = []
-    for gid in gene_ids:
+    for gid, kind in zip(gene_ids, types):
         gid = str(gid)
-        if gid.startswith("ENS"):
+        if kind == "ensembl":
             sid = strip_version(gid)
             mapped.append(sid if sid in ens_index else None)
-        else:
+        elif kind == "symbol":
             mapped.append(unique_sym.get(gid))
-    return mapped
+        elif kind == "entrez":
+            mapped.append(unique_ent.get(gid.strip()))
+        else:
+            symbol, _, ent = gid.rpartition("|")
+            hit = unique_ent.get(ent.strip())
+            mapped.append(hit if hit is not None or symbol in ("", "?") else unique_sym.get(symbol))
+    return mapped, types
 
 
 def largest_per_id(ids: np.ndarray, totals: np.ndarray) -> np.ndarray:
@@ -137,43 +213,62 @@ def largest_per_id(ids: np.ndarray, totals: np.ndarray) -> np.ndarray:
     return np.sort(order[first]).astype(np.int64)
 
 
-def matching_report(gene_ids: np.ndarray, mapped: list[str | None]) -> dict[str, Any]:
+def matching_report(gene_ids: np.ndarray, mapped: list[str | None], types: np.ndarray | None = None,
+                    id_type: str = "auto") -> dict[str, Any]:
     """How a file's gene ids matched the annotation (the ingest report's ``genes``).
 
     Parameters
     ----------
     gene_ids : np.ndarray
         str (n_rows,): the file's gene ids.
-    mapped : list of str or None
-        :func:`map_gene_ids` of them.
+    mapped, types
+        :func:`map_gene_ids` of them (``types`` None: the report has no
+        per-type counts).
+    id_type : str
+        The dataset's configured id type (reported as given).
 
     Returns
     -------
     dict
         genes_in_source, matched, unmatched, collapsed_duplicates (matched rows
         beyond the first on one Ensembl id; one row per id is kept),
-        examples_unmatched (up to 5 ids).
+        examples_unmatched (up to 5 ids); with ``types`` also id_type and
+        by_id_type ({type: {ids, matched, unmatched, collapsed_duplicates}}).
     """
     ok = np.array([m is not None for m in mapped], dtype=bool)
     n_matched = int(ok.sum())
-    return {
+    report: dict[str, Any] = {
         "genes_in_source": int(len(mapped)),
         "matched": n_matched,
         "unmatched": int(len(mapped) - n_matched),
         "collapsed_duplicates": n_matched - len({m for m in mapped if m is not None}),
         "examples_unmatched": [str(g) for g in np.asarray(gene_ids, dtype=object)[~ok][:5]],
     }
+    if types is not None:
+        report["id_type"] = id_type
+        report["by_id_type"] = {}
+        types = np.asarray(types, dtype=object)
+        for kind in ID_TYPES:
+            sel = types == kind
+            if not sel.any():
+                continue
+            hits = [m for m, s in zip(mapped, sel) if s and m is not None]
+            report["by_id_type"][kind] = {"ids": int(sel.sum()), "matched": len(hits),
+                                          "unmatched": int(sel.sum()) - len(hits),
+                                          "collapsed_duplicates": len(hits) - len(set(hits))}
+    return report
 
 
 def harmonize_genes(
-    cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset"
+    cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset", id_type: str = "auto"
 ) -> tuple[CountMatrix, dict[str, Any]]:
     """Map a dataset's gene ids onto the gene table's unversioned Ensembl ids.
 
-    Ids starting with ``ENS`` are matched after stripping the version suffix;
-    other ids are treated as symbols and matched to symbols that are unique in
-    the gene table. Rows that match nothing are dropped. When several rows map
-    to one Ensembl id, the row with the largest total count is kept.
+    Ids are matched by their type (:func:`map_gene_ids`: Ensembl ids without
+    version, unique symbols, unique Entrez ids, or ``SYMBOL|ENTREZ``; with
+    ``id_type="auto"`` read from each id and logged). Rows that match nothing
+    are dropped. When several rows map to one Ensembl id, the row with the
+    largest total count is kept.
 
     Parameters
     ----------
@@ -183,34 +278,34 @@ def harmonize_genes(
         The gene table from :func:`read_gene_table`.
     source : str
         Name used in messages (file path or dataset name).
+    id_type : str
+        ``auto`` or one of :data:`ID_TYPES` (config ``datasets[].id_type``).
 
     Returns
     -------
     (CountMatrix, dict)
         The matrix restricted to matched genes, ``gene_ids`` replaced by
         Ensembl ids and ``symbols`` by the table's symbols (rows in the order
-        of the input), and a report: genes_in_source, matched, unmatched,
-        collapsed, examples_unmatched.
+        of the input), and the report of :func:`matching_report`.
 
     Raises
     ------
     InputError
         If no gene id matches the annotation.
     """
-    mapped = map_gene_ids(cm.gene_ids, genes)
+    mapped, types = map_gene_ids(cm.gene_ids, genes, id_type)
+    if id_type == "auto":
+        log.info("%s: gene ids read as %s (id_type: auto)", source, describe_id_types(types))
     mapped_arr = np.array(mapped, dtype=object)
     ok = np.array([m is not None for m in mapped], dtype=bool)
     n_in = len(mapped_arr)
     if not ok.any():
-        raise InputError(
-            f"{source}: none of its {n_in} gene ids match the annotation's Ensembl ids or symbols "
-            f"(first ids: {', '.join(map(str, cm.gene_ids[:5]))})"
-        )
+        raise InputError(no_match_message(source, cm.gene_ids, types, id_type))
     rows = np.flatnonzero(ok)
     totals = cm.counts[rows].sum(axis=1, dtype=np.uint64)
     keep = rows[largest_per_id(mapped_arr[rows], totals)]
     sym = genes.set_index("ensembl_id").loc[mapped_arr[keep], "symbol"].to_numpy(dtype=object)
-    report = matching_report(cm.gene_ids, mapped)
+    report = matching_report(cm.gene_ids, mapped, types, id_type)
     collapsed = report["collapsed_duplicates"]
     log.info("%s: %d of %d gene ids matched the annotation (%d unmatched, %d duplicates collapsed)",
              source, report["matched"], n_in, report["unmatched"], collapsed)
@@ -223,6 +318,13 @@ def harmonize_genes(
         singlecell_probability=cm.singlecell_probability,
     )
     return out, report
+
+
+def no_match_message(source: str, gene_ids: np.ndarray, types: np.ndarray, id_type: str) -> str:
+    """The error when none of a file's gene ids matches the gene table: the ids, how they were read, what to set."""
+    return (f"{source}: none of its {len(gene_ids)} gene ids match the annotation (read as "
+            f"{describe_id_types(types)}; id_type: {id_type}; first ids: {', '.join(map(str, gene_ids[:5]))}); "
+            "set the dataset's id_type (ensembl, symbol, entrez or symbol_entrez) or a gene table of its species")
 
 
 ENSEMBL_GENE_ID = re.compile(r"^ENS[A-Z]*G\d+")

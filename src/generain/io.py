@@ -299,8 +299,22 @@ def read_archs4(
     )
 
 
-def _check_counts(values: np.ndarray, path: Path) -> np.ndarray:
-    """Validate a float/int matrix as whole, non-negative, finite counts -> uint32."""
+COUNT_KINDS = ("integer", "estimated")
+"""Config ``datasets[].counts``: whole read counts, or estimated counts (RSEM, salmon, kallisto) to round."""
+
+
+def _check_counts(values: np.ndarray, path: Path, counts: str = "integer") -> np.ndarray:
+    """Validate a float/int matrix as non-negative, finite counts -> uint32.
+
+    ``counts="integer"``: every value must be a whole number. ``"estimated"``
+    (RSEM's expected counts, salmon's NumReads, kallisto's est_counts, at gene
+    level): values are rounded to the nearest whole number, halves to even
+    (``numpy.rint``; R's ``round``, IEC 60559), as ARCHS4 rounds the sums of
+    kallisto's transcript estimates to gene counts (Lachmann et al., Nat
+    Commun 2018, Methods).
+    """
+    if counts not in COUNT_KINDS:
+        raise InputError(f"{path}: unknown counts kind {counts!r}; expected one of {list(COUNT_KINDS)}")
     if values.dtype.kind in "iu":
         if values.size and values.min() < 0:
             raise InputError(f"{path}: counts contain negative values (min {values.min()})")
@@ -315,18 +329,23 @@ def _check_counts(values: np.ndarray, path: Path) -> np.ndarray:
     if values.size and values.min() < 0:
         raise InputError(f"{path}: counts contain negative values (min {values.min():g})")
     frac = values != np.round(values)
-    if frac.any():
+    if frac.any() and counts == "estimated":
+        log.info("%s: %d of %d estimated counts rounded to whole numbers (halves to even)", path, int(frac.sum()),
+                 values.size)
+        values = np.rint(values)
+    elif frac.any():
         i, j = np.argwhere(frac)[0]
         raise InputError(
             f"{path}: counts must be whole numbers of reads; {int(frac.sum())} values are not "
-            f"(first: {values[i, j]:g} at row {i}, column {j}); normalized values (TPM, FPKM) are not accepted"
+            f"(first: {values[i, j]:g} at row {i}, column {j}). For estimated counts (RSEM, salmon, kallisto) "
+            "set the dataset's counts: estimated to round them; normalized values (TPM, FPKM) are not accepted"
         )
     if values.size and values.max() > np.iinfo(np.uint32).max:
         raise InputError(f"{path}: counts exceed the uint32 range")
     return values.astype(np.uint32)
 
 
-def read_count_table(path: str | os.PathLike[str], *, sep: str | None = None) -> CountMatrix:
+def read_count_table(path: str | os.PathLike[str], *, sep: str | None = None, counts: str = "integer") -> CountMatrix:
     """Read a GEO-style count matrix: genes x samples, first column gene ids.
 
     Parameters
@@ -336,6 +355,9 @@ def read_count_table(path: str | os.PathLike[str], *, sep: str | None = None) ->
         sample ids; each following row a gene id then one count per sample.
     sep : str, optional
         Field separator; default ``,`` for ``.csv[.gz]``, tab otherwise.
+    counts : str
+        ``integer`` (whole numbers required) or ``estimated`` (rounded;
+        :data:`COUNT_KINDS`).
 
     Returns
     -------
@@ -371,15 +393,16 @@ def read_count_table(path: str | os.PathLike[str], *, sep: str | None = None) ->
     non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric:
         raise InputError(f"{path}: sample columns are not numeric: {', '.join(map(str, non_numeric[:5]))}")
-    counts = _check_counts(df.to_numpy(), path)
+    values = _check_counts(df.to_numpy(), path, counts)
     return CountMatrix(
-        counts=counts,
+        counts=values,
         gene_ids=df.index.astype(str).to_numpy(dtype=object),
         sample_ids=df.columns.astype(str).to_numpy(dtype=object),
     )
 
 
-def read_h5ad(path: str | os.PathLike[str], *, gene_id_column: str | None = None) -> CountMatrix:
+def read_h5ad(path: str | os.PathLike[str], *, gene_id_column: str | None = None,
+              counts: str = "integer") -> CountMatrix:
     """Read raw counts from an AnnData ``.h5ad`` file (samples x genes in ``X``).
 
     Parameters
@@ -388,6 +411,8 @@ def read_h5ad(path: str | os.PathLike[str], *, gene_id_column: str | None = None
         AnnData file; ``X`` holds whole-number counts, obs are samples.
     gene_id_column : str, optional
         Column of ``var`` holding gene ids; default ``var_names``.
+    counts : str
+        ``integer`` or ``estimated`` (as :func:`read_count_table`).
 
     Returns
     -------
@@ -410,21 +435,27 @@ def read_h5ad(path: str | os.PathLike[str], *, gene_id_column: str | None = None
         raise InputError(f"{path}: not a readable AnnData file ({exc})") from exc
     x = adata.X
     x = x.toarray() if sp.issparse(x) else np.asarray(x)
-    counts = _check_counts(x.T, path)
+    values = _check_counts(x.T, path, counts)
     if gene_id_column is None:
         gene_ids = adata.var_names.to_numpy(dtype=object)
     elif gene_id_column in adata.var:
         gene_ids = adata.var[gene_id_column].astype(str).to_numpy(dtype=object)
     else:
         raise InputError(f"{path}: var has no column {gene_id_column!r} (has {list(adata.var.columns)})")
-    return CountMatrix(counts=counts, gene_ids=gene_ids, sample_ids=adata.obs_names.to_numpy(dtype=object))
+    return CountMatrix(counts=values, gene_ids=gene_ids, sample_ids=adata.obs_names.to_numpy(dtype=object))
 
 
-def read_counts(path: str | os.PathLike[str], fmt: str, **kwargs: object) -> CountMatrix:
-    """Dispatch on ``fmt`` (``archs4``, ``table``, ``h5ad``) to the readers above."""
+def read_counts(path: str | os.PathLike[str], fmt: str, counts: str = "integer", **kwargs: object) -> CountMatrix:
+    """Dispatch on ``fmt`` (``archs4``, ``table``, ``h5ad``) to the readers above.
+
+    ``counts`` (:data:`COUNT_KINDS`) goes to the table and AnnData readers;
+    ARCHS4 files hold whole counts (integer datasets) already.
+    """
     readers = {"archs4": read_archs4, "table": read_count_table, "h5ad": read_h5ad}
     if fmt not in readers:
         raise InputError(f"unknown dataset format {fmt!r}; expected one of {sorted(readers)}")
+    if fmt != "archs4":
+        kwargs["counts"] = counts
     return readers[fmt](path, **kwargs)  # type: ignore[operator]
 
 

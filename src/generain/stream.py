@@ -314,12 +314,13 @@ def matrix_sample_mask(sample_ids: np.ndarray, *, fraction: float, seed: int) ->
     return h < np.uint64(int(fraction * 2**32))
 
 
-def _matched_rows(gene_ids: np.ndarray, genes: pd.DataFrame, source: PathLike) -> tuple[np.ndarray, np.ndarray]:
+def _matched_rows(gene_ids: np.ndarray, genes: pd.DataFrame, source: PathLike,
+                  id_type: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Source rows whose id maps to the gene table, and their Ensembl ids (as :func:`harmonize_genes`)."""
-    mapped = annotation.map_gene_ids(gene_ids, genes)
+    mapped, types = annotation.map_gene_ids(gene_ids, genes, id_type)
     rows = np.flatnonzero(np.array([m is not None for m in mapped], dtype=bool))
     if rows.size == 0:
-        raise InputError(f"{source}: none of its {len(mapped)} gene ids match the annotation's Ensembl ids or symbols")
+        raise InputError(annotation.no_match_message(str(source), gene_ids, types, id_type))
     return rows, np.asarray([mapped[i] for i in rows], dtype=object)
 
 
@@ -335,6 +336,7 @@ def scan_shard(
     biotypes: list[str] | None = None,
     matrix_fraction: float = 0.0,
     seed: int = 0,
+    id_type: str = "auto",
 ) -> tuple[pd.DataFrame, ShardSketch]:
     """Pass 1 on samples [start, stop) of an ARCHS4 file: QC table and gene sketch.
 
@@ -384,7 +386,7 @@ def scan_shard(
     table = qc.evaluate_samples(sample_ids=cm.sample_ids, dataset=np.full(cm.shape[1], dataset, dtype=object),
                                 series_id=series, total_counts=total, detected_genes=detected,
                                 singlecell_probability=scp, criteria=criteria)
-    rows, ids = _matched_rows(cm.gene_ids, genes, path)
+    rows, ids = _matched_rows(cm.gene_ids, genes, path, id_type)
     annot = genes.drop_duplicates("ensembl_id").set_index("ensembl_id")
     row_biotypes = annot.loc[ids, "biotype"].to_numpy(dtype=object)
     sketched = (np.arange(rows.size, dtype=np.int64) if biotypes is None

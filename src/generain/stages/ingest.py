@@ -24,9 +24,15 @@ def ingest_dataset(
     gene_table: PathLike | None,
     out_matrix: PathLike,
     out_report: PathLike,
+    id_type: str,
+    counts: str,
     read_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Read one dataset, compute per-sample QC statistics, map genes to Ensembl ids.
+
+    ``id_type`` (config ``datasets[].id_type``) says how gene ids are matched
+    (:func:`generain.annotation.map_gene_ids`); ``counts`` whether they must be
+    whole numbers or are estimates to round (:data:`generain.io.COUNT_KINDS`).
 
     QC statistics (total counts, detected genes) are computed on the source
     matrix before gene harmonisation, as ARCHS4 and GeneRAIN do. With
@@ -38,12 +44,12 @@ def ingest_dataset(
     species, samples, and the gene-matching report).
     """
     with timed(f"ingest {name} ({fmt}) from {path}"):
-        cm = io.read_counts(path, fmt, **(read_options or {}))
+        cm = io.read_counts(path, fmt, counts=counts, **(read_options or {}))
         io.require_unique_samples(cm.sample_ids, path)
         total, detected = qc.sample_stats(cm.counts)
         genes = (annotation.read_gene_table(gene_table) if gene_table
                  else annotation.gene_table_from_source(cm, source=str(path)))
-        matched, report = annotation.harmonize_genes(cm, genes, source=str(path))
+        matched, report = annotation.harmonize_genes(cm, genes, source=str(path), id_type=id_type)
         biotype = genes.set_index("ensembl_id").loc[matched.gene_ids, "biotype"].to_numpy(dtype=object)
         log.info("%s: %d genes x %d samples in; %d genes x %d samples out", name, *cm.shape, *matched.shape)
         io.write_matrix(
@@ -54,7 +60,7 @@ def ingest_dataset(
                      "total_counts": total, "detected_genes": detected},
             attrs={"dataset": name, "species": species_name, "source": str(path), "format": fmt},
         )
-    rep = {"dataset": name, "path": str(path), "format": fmt, "species": species_name,
+    rep = {"dataset": name, "path": str(path), "format": fmt, "species": species_name, "counts": counts,
            "samples": int(cm.shape[1]), "genes": report}
     write_json(rep, out_report)
     return rep

@@ -40,14 +40,16 @@ def plan_stream(
     gene_table: PathLike | None,
     shard_samples: int,
     out_plan: PathLike,
+    id_type: str = "auto",
 ) -> dict[str, Any]:
     """Cut an ARCHS4 file into sample shards for the streaming passes.
 
     Reads only the file's header and metadata. Output ``out_plan`` (JSON):
     the ingest report's fields (dataset, path, format, species, samples,
-    genes: :func:`generain.annotation.matching_report`) plus n_genes,
-    chunk_width and shards, a list of [start, stop) sample ranges aligned to
-    the chunk width (:func:`generain.stream.shard_bounds`).
+    genes: :func:`generain.annotation.matching_report`, whose id_type pass 1
+    matches the genes by) plus n_genes, chunk_width and shards, a list of
+    [start, stop) sample ranges aligned to the chunk width
+    (:func:`generain.stream.shard_bounds`).
 
     Raises
     ------
@@ -59,10 +61,10 @@ def plan_stream(
     io.require_unique_samples(io.read_archs4_sample_ids(path), path)
     genes = (annotation.read_gene_table(gene_table) if gene_table
              else annotation.gene_table_from_source(cm, source=str(path)))
-    report = annotation.matching_report(cm.gene_ids, annotation.map_gene_ids(cm.gene_ids, genes))
+    mapped, types = annotation.map_gene_ids(cm.gene_ids, genes, id_type)
+    report = annotation.matching_report(cm.gene_ids, mapped, types, id_type)
     if report["matched"] == 0:
-        raise InputError(f"{path}: none of its {n_genes} gene ids match the annotation's Ensembl ids or symbols "
-                         f"(first ids: {', '.join(map(str, cm.gene_ids[:5]))})")
+        raise InputError(annotation.no_match_message(str(path), cm.gene_ids, types, id_type))
     bounds = stream.shard_bounds(n_samples, chunk_width=width, shard_samples=shard_samples)
     plan = {"dataset": name, "path": str(path), "format": "archs4", "species": species_name, "samples": n_samples,
             "genes": report, "n_genes": n_genes, "chunk_width": width, "shards": [list(b) for b in bounds]}
@@ -102,7 +104,8 @@ def scan_stream_shard(
     with timed(f"scan {p['dataset']} shard {shard} (samples {start}..{stop})"):
         table, sketch = stream.scan_shard(p["path"], start, stop, dataset=p["dataset"], genes=genes,
                                           criteria=criteria, sketch_points=sketch_points, biotypes=list(biotypes),
-                                          matrix_fraction=matrix_fraction, seed=seed)
+                                          matrix_fraction=matrix_fraction, seed=seed,
+                                          id_type=p["genes"].get("id_type", "auto"))
     stream.write_sketch(sketch, out_sketch)
     stream.write_scratch(sketch, out_scratch)
     write_parquet(pa.Table.from_pandas(table[list(qc.QC_COLUMNS)], schema=qc.QC_SCHEMA, preserve_index=False),
