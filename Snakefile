@@ -36,6 +36,7 @@ if STREAM:
 
 else:
 
+    include: "rules/quantify.smk"
     include: "rules/ingest.smk"
     include: "rules/normalize.smk"
     include: "rules/tokenize.smk"

@@ -30,3 +30,22 @@ rule select_orthologs:
         min_sources=config["annotation"]["hcop_min_sources"],
     script:
         "../workflow_scripts/select_orthologs.py"
+
+
+# annotation.gtf: {species: GTF or GFF3} -- the species' gene table (and the
+# transcript-to-gene map of kallisto quantification) from the user's annotation,
+# sorted, bgzipped and tabix-indexed with pysam, instead of the bundled table.
+rule read_gtf:
+    input:
+        gtf=lambda wc: config["annotation"]["gtf"][wc.species],
+    output:
+        indexed=gtf_path("{species}", "annotation.gz"),
+        index=gtf_path("{species}", "annotation.gz.tbi"),
+        genes=gtf_path("{species}", "genes.tsv"),
+        transcripts=gtf_path("{species}", "transcripts.tsv"),
+    log:
+        os.path.join(LOGS, "read_gtf", "{species}.log"),
+    conda:
+        ENV_ANNOTATION
+    script:
+        "../workflow_scripts/read_gtf.py"

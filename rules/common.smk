@@ -48,6 +48,13 @@ def result_params(section, *keys, **overrides):
     return {**values, **overrides}
 
 
+if (
+    config["annotation"]["gtf"].get("human")
+    and config["annotation"]["source"] == "mygene"
+):
+    raise ValueError(
+        "config annotation: gtf.human and source: mygene both replace the human gene table; choose one"
+    )
 # Species of the run's samples, human first; each is normalized on its own.
 SPECIES = sorted(
     {d["species"] for d in config["datasets"]},
@@ -114,6 +121,7 @@ SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
 ENV_CORE = "../envs/core.yaml"
 ENV_TRAIN = "../envs/train.yaml"
 ENV_ANNOTATION = "../envs/annotation.yaml"
+ENV_KALLISTO = "../envs/kallisto.yaml"
 
 if len(DATASETS) != len(config["datasets"]):
     raise ValueError("config datasets: names must be unique")
@@ -128,6 +136,7 @@ wildcard_constraints:
     baseline="|".join(map(re.escape, BASELINES)) if BASELINES else "NONE",
     embedding="|".join(map(re.escape, SWEEP_EMBEDDINGS)),
     shard=r"\d+",
+    sample=r"[^/]+",
     download="|".join(map(re.escape, DOWNLOADS)) if DOWNLOADS else "(?!)",
 
 
@@ -141,11 +150,32 @@ def sweep_catalogue(wildcards):
     return os.path.join(RESULTS, "sweep", model, "properties.parquet")
 
 
+def gtf_path(species, name):
+    """A file made from a species' GTF/GFF3 (annotation.gtf): annotation.gz (+ .tbi), genes.tsv,
+    transcripts.tsv. ``species`` may be the "{species}" wildcard."""
+    return os.path.join(RESULTS, "annotation", species, name)
+
+
 def gene_table():
-    """The gene table in use: bundled snapshot, or the MyGene.info refresh."""
+    """The human gene table in use: from annotation.gtf.human, the MyGene.info refresh, or the bundled
+    snapshot."""
+    if config["annotation"]["gtf"].get("human"):
+        return gtf_path("human", "genes.tsv")
     if config["annotation"]["source"] == "mygene":
         return os.path.join(RESULTS, "annotation", "genes.tsv")
     return config["annotation"]["gene_table"]
+
+
+def annotation_label(species):
+    """The annotation a species' gene ids are matched against, as error messages name it."""
+    if config["annotation"]["gtf"].get(species):
+        return config["annotation"]["gtf"][species]
+    if species == "human":
+        return gene_table()
+    return (
+        config["annotation"]["mouse_gene_table"]
+        or "the mouse files' own gene annotation"
+    )
 
 
 def ortholog_table():
@@ -156,11 +186,60 @@ def ortholog_table():
 
 
 def species_gene_table(species):
-    """Gene table of a species: human uses gene_table(); mouse annotation.mouse_gene_table, or none
-    (the ARCHS4 file's own gene annotation)."""
+    """Gene table of a species: human uses gene_table(); mouse annotation.gtf.mouse, then
+    annotation.mouse_gene_table, or none (the ARCHS4 file's own gene annotation)."""
     if species == "human":
         return gene_table()
+    if config["annotation"]["gtf"].get(species):
+        return gtf_path(species, "genes.tsv")
     return config["annotation"]["mouse_gene_table"] or []
+
+
+FASTQ_DATASETS = [n for n, d in DATASETS.items() if d["format"] == "fastq"]
+for _n in FASTQ_DATASETS:
+    _sp = DATASETS[_n]["species"]
+    if not config["annotation"]["gtf"].get(_sp) or not config["kallisto"][
+        "transcriptome"
+    ].get(_sp):
+        raise ValueError(
+            f"config datasets {_n}: format fastq needs annotation.gtf.{_sp} (to sum transcripts to genes) "
+            f"and kallisto.transcriptome.{_sp} (to build the kallisto index)"
+        )
+
+
+def fastq_path(dataset, *names):
+    """A file of a FASTQ dataset's quantification: results/<run>/fastq/{dataset}/..."""
+    return os.path.join(RESULTS, "fastq", dataset, *names)
+
+
+def _sheet_samples(dataset):
+    """Sample ids of a FASTQ dataset, from the checked sample sheet (waits for read_sample_sheet)."""
+    import pandas as pd
+
+    sheet = checkpoints.read_sample_sheet.get(dataset=dataset).output.samples
+    return pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+
+
+def fastq_files(wildcards):
+    """The FASTQ files of one sample (input function of kallisto_quant)."""
+    s = _sheet_samples(wildcards.dataset)
+    row = s[s["sample_id"] == wildcards.sample].iloc[0]
+    return [f for f in (row["fastq_1"], row["fastq_2"]) if f]
+
+
+def fastq_quants(wildcards):
+    """The kallisto folders of every sample of a FASTQ dataset, in sample-sheet order."""
+    return [
+        fastq_path(wildcards.dataset, "quant", s)
+        for s in _sheet_samples(wildcards.dataset)["sample_id"]
+    ]
+
+
+def counts_input(dataset):
+    """What ingest_counts reads: the dataset's file, or a FASTQ dataset's gene counts."""
+    if DATASETS[dataset]["format"] == "fastq":
+        return fastq_path(dataset, "gene_counts.tsv.gz")
+    return DATASETS[dataset]["path"]
 
 
 def ingested(kind="h5", species=None):

@@ -4,7 +4,12 @@
 
 rule ingest_counts:
     input:
-        counts=lambda wc: DATASETS[wc.dataset]["path"],
+        counts=lambda wc: counts_input(wc.dataset),
+        reads=lambda wc: (
+            [fastq_path(wc.dataset, "reads.tsv")]
+            if DATASETS[wc.dataset]["format"] == "fastq"
+            else []
+        ),
         gene_table=lambda wc: species_gene_table(DATASETS[wc.dataset]["species"]),
     output:
         matrix=os.path.join(RESULTS, "ingest", "{dataset}.h5"),
@@ -20,6 +25,7 @@ rule ingest_counts:
         species=lambda wc: DATASETS[wc.dataset]["species"],
         id_type=lambda wc: DATASETS[wc.dataset]["id_type"],
         counts=lambda wc: DATASETS[wc.dataset]["counts"],
+        annotation=lambda wc: annotation_label(DATASETS[wc.dataset]["species"]),
         read_options=lambda wc: (
             {"gene_id_column": DATASETS[wc.dataset]["gene_id_column"]}
             if "gene_id_column" in DATASETS[wc.dataset]

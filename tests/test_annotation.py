@@ -60,7 +60,7 @@ def test_harmonize_entrez_and_symbol_entrez_ids(gene_table):
                                                    "collapsed_duplicates": 1}}
     assert rep["examples_unmatched"] == ["?|77", "DUP|5"]
     # a chosen id_type reads every id that way: "1" as a symbol matches nothing
-    with pytest.raises(InputError, match=r"sym\.tsv: none of its 2 gene ids match the annotation \(read as 2 "
+    with pytest.raises(InputError, match=r"sym\.tsv: none of its 2 gene ids match the annotation \(the gene table; read as 2 "
                                          r"symbols; id_type: symbol.*set the dataset's id_type"):
         annotation.harmonize_genes(_cm(["1", "2"], [[1], [2]]), genes, source="sym.tsv", id_type="symbol")
     out, _ = annotation.harmonize_genes(_cm(["1", "ENSG03.4"], [[1], [2]]), genes, source="x", id_type="entrez")
@@ -211,3 +211,81 @@ def test_read_gene_sets_gmt_symbols_need_symbol_column(gene_table, tmp_path):
     genes = annotation.read_gene_table(gene_table).drop(columns="symbol")
     with pytest.raises(InputError, match=r"s\.gmt: gene_table lacks column\(s\) \['symbol'\]"):
         annotation.read_gene_sets(gmt, gene_table=genes)
+
+
+# ---------------------------------------------------------------------------
+# GTF / GFF3 (pysam)
+# ---------------------------------------------------------------------------
+
+KALLISTO_TEST = Path("/usr/share/doc/kallisto/test")
+
+
+def test_gencode_v36_gtf_reads_back_the_bundled_gene_table(tmp_path):
+    """tests/data/gencode.v36.genes.gtf.gz (GENCODE v36's 60,660 gene records with their real coordinates,
+    written by tests/data/make_gencode_gtf.py from the GRanges annotation/genes.tsv is built from): read through
+    pysam, it gives the bundled table's genes, symbols and biotypes, and GENCODE's coordinates."""
+    from generain import gtf
+
+    src = DATA / "gencode.v36.genes.gtf.gz"
+    indexed = gtf.index_annotation(src, tmp_path / "annotation.gz")
+    assert (tmp_path / "annotation.gz.tbi").exists()
+    genes, transcripts = gtf.read_annotation(indexed, source=src)
+    bundled = annotation.read_gene_table(Path(__file__).parents[1] / "resources" / "annotation" / "genes.tsv")
+    assert len(genes) == 60_616 and transcripts.empty  # 60,660 records less the 44 _PAR_Y copies
+    pd.testing.assert_frame_equal(genes[["ensembl_id", "symbol", "biotype"]],
+                                  bundled[["ensembl_id", "symbol", "biotype"]])
+    assert genes["entrez_id"].isna().all()  # GENCODE's GTF has no Entrez ids
+    tp53 = genes.set_index("symbol").loc["TP53"]
+    assert (tp53["ensembl_id"], tp53["chromosome"], tp53["start"], tp53["end"], tp53["strand"]) == (
+        "ENSG00000141510", "chr17", 7_661_779, 7_687_538, "-")  # GENCODE v36 / GRCh38
+
+
+@pytest.mark.skipif(not KALLISTO_TEST.exists(), reason="Debian kallisto-examples not installed")
+def test_ensembl_gtf_of_kallisto_examples_genes_and_transcripts(tmp_path):
+    """Debian kallisto-examples' transcripts.gtf.gz (Ensembl 90 GTF, 11 genes on chromosomes 5 and 12)."""
+    from generain import gtf
+
+    src = KALLISTO_TEST / "transcripts.gtf.gz"
+    genes, transcripts = gtf.read_annotation(gtf.index_annotation(src, tmp_path / "a.gz"), source=src)
+    assert len(genes) == 11 and genes["biotype"].value_counts().to_dict() == {"protein_coding": 10,
+                                                                             "antisense_RNA": 1}
+    ugt = genes.set_index("symbol").loc["UGT3A2"]
+    assert (ugt["ensembl_id"], ugt["chromosome"], ugt["start"], ugt["end"]) == ("ENSG00000168671", "5", 36035017,
+                                                                               36071358)
+    assert len(transcripts) == 27
+    tx = transcripts.set_index("transcript_id")["ensembl_id"]
+    assert tx["ENST00000513300"] == tx["ENST00000282507"] == "ENSG00000168671"
+    # kallisto's targets carry versions: the map strips them
+    assert gtf.transcript_gene_index(np.array(["ENST00000513300.5", "ENST00000000000.1"]), transcripts).tolist() == [
+        "ENSG00000168671", None]
+
+
+def test_gff3_unsorted_with_entrez_and_errors(tmp_path):
+    """An Ensembl-style GFF3, records out of order: genes (gene and ncRNA_gene features), their mRNA /
+    lnc_RNA transcripts by ID and Parent, Entrez ids from Dbxref; exons are not transcripts."""
+    from generain import gtf
+
+    gff = tmp_path / "mini.gff3"
+    gff.write_text(
+        "##gff-version 3\n"
+        "2\tensembl\tlnc_RNA\t500\t900\t.\t-\t.\tID=transcript:ENST2;Parent=gene:ENSG2;transcript_id=ENST2\n"
+        "1\tensembl\tgene\t100\t200\t.\t+\t.\tID=gene:ENSG1;Name=AB;biotype=protein_coding;gene_id=ENSG1;"
+        "Dbxref=GeneID:4711\n"
+        "2\tensembl\tncRNA_gene\t500\t900\t.\t-\t.\tID=gene:ENSG2;Name=CD;biotype=lncRNA;gene_id=ENSG2\n"
+        "1\tensembl\tmRNA\t100\t200\t.\t+\t.\tID=transcript:ENST1;Parent=gene:ENSG1;transcript_id=ENST1\n"
+        "1\tensembl\texon\t100\t150\t.\t+\t.\tParent=transcript:ENST1;Name=ENSE1\n")
+    genes, transcripts = gtf.read_annotation(gtf.index_annotation(gff, tmp_path / "a.gz"), source=gff)
+    assert genes[["ensembl_id", "symbol", "biotype", "chromosome", "start", "end", "strand"]].values.tolist() == [
+        ["ENSG1", "AB", "protein_coding", "1", 100, 200, "+"], ["ENSG2", "CD", "lncRNA", "2", 500, 900, "-"]]
+    assert genes["entrez_id"].tolist()[0] == 4711 and pd.isna(genes["entrez_id"].tolist()[1])
+    assert transcripts.values.tolist() == [["ENST1", "ENSG1"], ["ENST2", "ENSG2"]]
+    no_genes = tmp_path / "tx_only.gtf"
+    no_genes.write_text('1\tx\ttranscript\t1\t10\t.\t+\t.\tgene_id "G1"; transcript_id "T1";\n')
+    with pytest.raises(InputError, match=r"tx_only\.gtf: no gene records"):
+        gtf.read_annotation(gtf.index_annotation(no_genes, tmp_path / "b.gz"), source=no_genes)
+    broken = tmp_path / "broken.gtf"
+    broken.write_text("1\tx\tgene\tone\t10\n")
+    with pytest.raises(InputError, match=r"broken\.gtf: line 1 is not a GTF/GFF3 record"):
+        gtf.index_annotation(broken, tmp_path / "c.gz")
+    with pytest.raises(InputError, match=r"absent\.gtf: annotation file not found"):
+        gtf.index_annotation(tmp_path / "absent.gtf", tmp_path / "d.gz")

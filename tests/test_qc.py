@@ -24,7 +24,8 @@ def test_each_reason_and_boundaries():
         scp=[0.49, 0.0, 0.0, 0.5, 0.9, np.nan],
     )
     assert list(t.columns) == ["sample_id", "dataset", "total_counts", "detected_genes", "singlecell_probability",
-                               "passed", "reason", "series_id"]
+                               "passed", "reason", "series_id", "n_reads", "n_pseudoaligned"]
+    assert t["n_reads"].isna().all() and t["n_pseudoaligned"].isna().all()  # counts, not FASTQs
     assert t["passed"].tolist() == [True, False, False, False, False, True]
     assert t["reason"].tolist() == [
         None,

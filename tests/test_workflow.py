@@ -372,6 +372,29 @@ def test_entrez_symbol_entrez_and_estimated_tables_run_through_the_workflow(tmp_
     assert len(index) == 36 and index["n_tokens"].min() > 0
 
 
+def test_gtf_annotation_runs_through_the_workflow(tmp_path):
+    """annotation.gtf.human = GENCODE v36's gene records as GTF (tests/data): read_gtf makes the gene table with
+    pysam, and the demo tokenizes to the same vocabulary as with the bundled table built from the same release."""
+    gtf = REPO / "tests" / "data" / "gencode.v36.genes.gtf.gz"
+    cfg = _config(run_name="gtf", annotation={"gtf": {"human": str(gtf)}})
+    base = _config(run_name="bundled")
+    _snakemake(tmp_path, cfg, "results/gtf/tokens/vocab.tsv")
+    _snakemake(tmp_path, base, "results/bundled/tokens/vocab.tsv")
+    res = tmp_path / "results" / "gtf"
+    assert (res / "tokens" / "vocab.tsv").read_text() == (tmp_path / "results" / "bundled" / "tokens" /
+                                                          "vocab.tsv").read_text()
+    genes = pd.read_csv(res / "annotation" / "human" / "genes.tsv", sep="\t")
+    assert len(genes) == 60_616 and list(genes.columns) == ["ensembl_id", "symbol", "biotype", "entrez_id",
+                                                            "chromosome", "start", "end", "strand"]
+    assert (res / "annotation" / "human" / "annotation.gz.tbi").exists()
+    # a GTF whose genes match none of the dataset's ids: the error names the GTF
+    other = tmp_path / "other_species.gtf"
+    other.write_text('1\tx\tgene\t1\t10\t.\t+\t.\tgene_id "ENSDARG00000000001"; gene_name "z"; '
+                     'gene_type "protein_coding";\n')
+    bad = _config(run_name="e2e", annotation={"gtf": {"human": str(other)}})
+    _assert_fails(tmp_path, bad, "none of its 52469 gene ids match the annotation (" + str(other))
+
+
 def test_unknown_config_key(tmp_path):
     cfg = _config(run_name="e2e")
     cfg["qc"]["min_total_count"] = 5  # typo of min_total_counts

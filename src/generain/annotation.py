@@ -260,7 +260,8 @@ def matching_report(gene_ids: np.ndarray, mapped: list[str | None], types: np.nd
 
 
 def harmonize_genes(
-    cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset", id_type: str = "auto"
+    cm: CountMatrix, genes: pd.DataFrame, *, source: str = "dataset", id_type: str = "auto",
+    annotation_name: str = "the gene table",
 ) -> tuple[CountMatrix, dict[str, Any]]:
     """Map a dataset's gene ids onto the gene table's unversioned Ensembl ids.
 
@@ -280,6 +281,8 @@ def harmonize_genes(
         Name used in messages (file path or dataset name).
     id_type : str
         ``auto`` or one of :data:`ID_TYPES` (config ``datasets[].id_type``).
+    annotation_name : str
+        The gene table's source (a file), named in the error.
 
     Returns
     -------
@@ -300,7 +303,7 @@ def harmonize_genes(
     ok = np.array([m is not None for m in mapped], dtype=bool)
     n_in = len(mapped_arr)
     if not ok.any():
-        raise InputError(no_match_message(source, cm.gene_ids, types, id_type))
+        raise InputError(no_match_message(source, cm.gene_ids, types, id_type, annotation_name))
     rows = np.flatnonzero(ok)
     totals = cm.counts[rows].sum(axis=1, dtype=np.uint64)
     keep = rows[largest_per_id(mapped_arr[rows], totals)]
@@ -320,9 +323,10 @@ def harmonize_genes(
     return out, report
 
 
-def no_match_message(source: str, gene_ids: np.ndarray, types: np.ndarray, id_type: str) -> str:
+def no_match_message(source: str, gene_ids: np.ndarray, types: np.ndarray, id_type: str,
+                     annotation_name: str = "the gene table") -> str:
     """The error when none of a file's gene ids matches the gene table: the ids, how they were read, what to set."""
-    return (f"{source}: none of its {len(gene_ids)} gene ids match the annotation (read as "
+    return (f"{source}: none of its {len(gene_ids)} gene ids match the annotation ({annotation_name}; read as "
             f"{describe_id_types(types)}; id_type: {id_type}; first ids: {', '.join(map(str, gene_ids[:5]))}); "
             "set the dataset's id_type (ensembl, symbol, entrez or symbol_entrez) or a gene table of its species")
 

@@ -19,14 +19,16 @@ from .utils import InputError
 
 QC_COLUMNS = (
     "sample_id", "dataset", "total_counts", "detected_genes",
-    "singlecell_probability", "passed", "reason", "series_id",
+    "singlecell_probability", "passed", "reason", "series_id", "n_reads", "n_pseudoaligned",
 )
-"""Columns of qc/samples.parquet: the output contract's, then series_id (the source study)."""
+"""Columns of qc/samples.parquet: the output contract's, then series_id (the source study), then n_reads and
+n_pseudoaligned (reads in the FASTQs, counted with pysam, and those kallisto pseudoaligned; null for samples
+that came as counts)."""
 
 QC_SCHEMA = pa.schema([
     ("sample_id", pa.string()), ("dataset", pa.string()), ("total_counts", pa.int64()),
     ("detected_genes", pa.int64()), ("singlecell_probability", pa.float64()), ("passed", pa.bool_()),
-    ("reason", pa.string()), ("series_id", pa.string()),
+    ("reason", pa.string()), ("series_id", pa.string()), ("n_reads", pa.int64()), ("n_pseudoaligned", pa.int64()),
 ])
 
 
@@ -74,11 +76,15 @@ def evaluate_samples(
     detected_genes: np.ndarray,
     singlecell_probability: np.ndarray,
     criteria: QCCriteria,
+    n_reads: np.ndarray | None = None,
+    n_pseudoaligned: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Apply the QC criteria to per-sample statistics.
 
     All arrays have shape (n_samples,). A NaN single-cell probability (source
-    without that field) does not fail the single-cell criterion.
+    without that field) does not fail the single-cell criterion. ``n_reads``
+    and ``n_pseudoaligned`` (FASTQ datasets) are recorded, not judged; null
+    when not given.
 
     Returns
     -------
@@ -105,6 +111,9 @@ def evaluate_samples(
         "passed": passed,
         "reason": pd.Series(reasons, dtype=object),
         "series_id": np.asarray(series_id, dtype=object),
+        "n_reads": pd.array(n_reads if n_reads is not None else [pd.NA] * len(passed), dtype="Int64"),
+        "n_pseudoaligned": pd.array(n_pseudoaligned if n_pseudoaligned is not None else [pd.NA] * len(passed),
+                                    dtype="Int64"),
     })
 
 

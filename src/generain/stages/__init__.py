@@ -11,7 +11,9 @@ Data flow, with the rules of each stage:
 =================  ==========================================================
 stage module       rules
 =================  ==========================================================
-``annotation``     refresh_gene_table, select_orthologs
+``annotation``     refresh_gene_table, read_gtf, select_orthologs
+``quantify``       read_sample_sheet, kallisto_quant, gather_kallisto
+                   (FASTQ datasets; kallisto_index is a shell rule)
 ``ingest``         ingest_counts
 ``qc``             qc_samples
 ``normalize``      normalize_counts, fit_bin_reference, transform_expression

@@ -49,7 +49,9 @@ def qc_samples(
             sample_ids=s["sample_id"].to_numpy(), dataset=np.full(len(s), attrs["dataset"], dtype=object),
             series_id=s["series_id"].to_numpy(), total_counts=s["total_counts"].to_numpy(),
             detected_genes=s["detected_genes"].to_numpy(),
-            singlecell_probability=s["singlecell_probability"].to_numpy(), criteria=criteria))
+            singlecell_probability=s["singlecell_probability"].to_numpy(), criteria=criteria,
+            n_reads=s["n_reads"].to_numpy() if "n_reads" in s else None,
+            n_pseudoaligned=s["n_pseudoaligned"].to_numpy() if "n_pseudoaligned" in s else None))
     frames += [pd.read_parquet(p) for p in tables]
     table = pd.concat(frames, ignore_index=True)
     dup = table["sample_id"].duplicated(keep=False)
