@@ -9,6 +9,8 @@ rule refresh_gene_table:
         genes=os.path.join(RESULTS, "annotation", "genes.tsv"),
     log:
         os.path.join(LOGS, "refresh_gene_table.log"),
+    benchmark:
+        os.path.join(BENCH, "refresh_gene_table.tsv")
     conda:
         ENV_ANNOTATION
     script:
@@ -24,6 +26,8 @@ rule select_orthologs:
         orthologs=os.path.join(RESULTS, "annotation", "orthologs_hcop.tsv"),
     log:
         os.path.join(LOGS, "select_orthologs.log"),
+    benchmark:
+        os.path.join(BENCH, "select_orthologs.tsv")
     conda:
         ENV_CORE
     params:
@@ -45,6 +49,8 @@ rule read_gtf:
         transcripts=gtf_path("{species}", "transcripts.tsv"),
     log:
         os.path.join(LOGS, "read_gtf", "{species}.log"),
+    benchmark:
+        os.path.join(BENCH, "read_gtf", "{species}.tsv")
     conda:
         ENV_ANNOTATION
     script:

@@ -13,6 +13,8 @@ rule download:
         "{download}",
     log:
         os.path.join(LOGS, "download", "{download}.log"),
+    benchmark:
+        os.path.join(BENCH, "download", "{download}.tsv")
     retries: 0
     conda:
         ENV_CORE

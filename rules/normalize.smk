@@ -31,6 +31,8 @@ rule fit_bin_reference:
         reference=normalized("{species}", "bin_reference.h5"),
     log:
         os.path.join(LOGS, "fit_bin_reference", "{species}.log"),
+    benchmark:
+        os.path.join(BENCH, "fit_bin_reference", "{species}.tsv")
     conda:
         ENV_CORE
     params:

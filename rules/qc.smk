@@ -15,6 +15,8 @@ rule qc_samples:
         ),
     log:
         os.path.join(LOGS, "qc_samples.log"),
+    benchmark:
+        os.path.join(BENCH, "qc_samples.tsv")
     conda:
         ENV_CORE
     params:

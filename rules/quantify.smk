@@ -12,6 +12,8 @@ checkpoint read_sample_sheet:
         samples=fastq_path("{dataset}", "samples.tsv"),
     log:
         os.path.join(LOGS, "read_sample_sheet", "{dataset}.log"),
+    benchmark:
+        os.path.join(BENCH, "read_sample_sheet", "{dataset}.tsv")
     conda:
         ENV_KALLISTO
     params:
@@ -69,6 +71,8 @@ rule gather_kallisto:
         report=fastq_path("{dataset}", "quantification.json"),
     log:
         os.path.join(LOGS, "gather_kallisto", "{dataset}.log"),
+    benchmark:
+        os.path.join(BENCH, "gather_kallisto", "{dataset}.tsv")
     conda:
         ENV_KALLISTO
     script:

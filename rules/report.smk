@@ -35,6 +35,8 @@ rule summarize_run:
         summary=os.path.join(RESULTS, "summary.json"),
     log:
         os.path.join(LOGS, "summarize_run.log"),
+    benchmark:
+        os.path.join(BENCH, "summarize_run.tsv")
     conda:
         ENV_CORE
     params:

@@ -16,6 +16,8 @@ rule simulate_human_mouse:
         truth=os.path.join(SIM["out_dir"], "truth.tsv"),
     log:
         os.path.join(LOGS, "simulate_human_mouse.log"),
+    benchmark:
+        os.path.join(BENCH, "simulate_human_mouse.tsv")
     conda:
         ENV_CORE
     params:

@@ -26,6 +26,8 @@ rule make_comparison_corpus:
         shared=corpus_path("{corpus}", "shared_tokens.tsv"),
     log:
         os.path.join(LOGS, "make_comparison_corpus", "{corpus}.log"),
+    benchmark:
+        os.path.join(BENCH, "make_comparison_corpus", "{corpus}.tsv")
     wildcard_constraints:
         corpus="shared|human|mouse",
     conda:
@@ -94,6 +96,8 @@ rule compare_species:
         ),
     log:
         os.path.join(LOGS, "compare_species", "{model}.log"),
+    benchmark:
+        os.path.join(BENCH, "compare_species", "{model}.tsv")
     conda:
         ENV_CORE
     params:

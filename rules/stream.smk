@@ -21,6 +21,8 @@ checkpoint plan_shards:
         plan=os.path.join(RESULTS, "stream", "{dataset}", "plan.json"),
     log:
         os.path.join(LOGS, "plan_shards", "{dataset}.log"),
+    benchmark:
+        os.path.join(BENCH, "plan_shards", "{dataset}.tsv")
     conda:
         ENV_CORE
     params:
@@ -98,6 +100,8 @@ rule stream_vocab:
         vocab=corpus_path("main", "vocab.tsv"),
     log:
         os.path.join(LOGS, "stream_vocab.log"),
+    benchmark:
+        os.path.join(BENCH, "stream_vocab.tsv")
     conda:
         ENV_CORE
     params:
@@ -153,6 +157,8 @@ rule gather_stream_tokens:
         index=corpus_path("main", "index.parquet"),
     log:
         os.path.join(LOGS, "gather_stream_tokens.log"),
+    benchmark:
+        os.path.join(BENCH, "gather_stream_tokens.tsv")
     conda:
         ENV_CORE
     params:
@@ -174,6 +180,8 @@ rule gather_pseudo_species:
         index=corpus_path("pseudo_species", "index.parquet"),
     log:
         os.path.join(LOGS, "gather_pseudo_species.log"),
+    benchmark:
+        os.path.join(BENCH, "gather_pseudo_species.tsv")
     conda:
         ENV_CORE
     params:

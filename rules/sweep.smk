@@ -22,6 +22,8 @@ rule make_baseline:
         parquet=os.path.join(RESULTS, "embeddings", "{baseline}.parquet"),
     log:
         os.path.join(LOGS, "make_baseline", "{baseline}.log"),
+    benchmark:
+        os.path.join(BENCH, "make_baseline", "{baseline}.tsv")
     conda:
         ENV_CORE
     params:
@@ -42,6 +44,8 @@ rule catalogue_properties:
         catalogue=os.path.join(RESULTS, "sweep", "{model}", "properties.parquet"),
     log:
         os.path.join(LOGS, "catalogue_properties", "{model}.log"),
+    benchmark:
+        os.path.join(BENCH, "catalogue_properties", "{model}.tsv")
     conda:
         ENV_CORE
     params:
@@ -98,6 +102,8 @@ rule gather_sweep:
         ),
     log:
         os.path.join(LOGS, "gather_sweep", "{embedding}.log"),
+    benchmark:
+        os.path.join(BENCH, "gather_sweep", "{embedding}.tsv")
     conda:
         ENV_CORE
     script:
@@ -124,6 +130,8 @@ rule compare_embeddings:
         ),
     log:
         os.path.join(LOGS, "compare_embeddings.log"),
+    benchmark:
+        os.path.join(BENCH, "compare_embeddings.tsv")
     conda:
         ENV_CORE
     params:

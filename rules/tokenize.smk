@@ -42,6 +42,8 @@ rule make_pseudo_species:
         index=corpus_path("pseudo_species", "index.parquet"),
     log:
         os.path.join(LOGS, "make_pseudo_species.log"),
+    benchmark:
+        os.path.join(BENCH, "make_pseudo_species.tsv")
     conda:
         ENV_CORE
     params:

@@ -57,6 +57,8 @@ rule export_embeddings:
         parquet=os.path.join(RESULTS, "embeddings", "{model}.parquet"),
     log:
         os.path.join(LOGS, "export_embeddings", "{model}.log"),
+    benchmark:
+        os.path.join(BENCH, "export_embeddings", "{model}.tsv")
     conda:
         ENV_CORE
     script:

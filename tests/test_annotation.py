@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from generain import annotation
@@ -77,8 +78,15 @@ def test_read_gene_sets_gmt_and_table(tmp_path):
     gmt = tmp_path / "MySets.gmt"
     gmt.write_text("T1\tterm one\tENSG01.2\tENSG02\nT2\tterm two\tENSG03\n")
     df = annotation.read_gene_sets(gmt)
-    assert df.values.tolist() == [["MySets", "T1", "term one", "ENSG01"], ["MySets", "T1", "term one", "ENSG02"],
-                                  ["MySets", "T2", "term two", "ENSG03"]]
+    assert [list(r) for r in df.rows()] == [["MySets", "T1", "term one", "ENSG01"],
+                                            ["MySets", "T1", "term one", "ENSG02"], ["MySets", "T2", "term two", "ENSG03"]]
+    # the bundled parquet: dictionary-encoded strings read as String columns, version suffixes already gone
+    bundled = annotation.read_gene_sets(Path(__file__).parents[1] / "resources" / "annotation" / "gene_sets.parquet")
+    assert bundled.shape == (1_758_534, 4) and all(t == pl.Categorical for t in bundled.dtypes)
+    versioned = tmp_path / "v.tsv"
+    versioned.write_text("source\tterm_id\tterm_name\tensembl_id\nS\tT\tt\tENSG1.5\nS\tT\tt\tENSG1\n"
+                         "S\tT\tt\tENSG2.20_PAR_Y\n")
+    assert annotation.read_gene_sets(versioned)["ensembl_id"].to_list() == ["ENSG1", "ENSG1", "ENSG2_PAR_Y"]
     tsv = tmp_path / "sets.tsv"
     tsv.write_text("source\tterm_id\nX\tY\n")
     with pytest.raises(InputError, match="lacks column"):
@@ -190,8 +198,9 @@ def test_read_gene_sets_gmt_maps_symbols(gene_table, tmp_path, caplog):
                    "T2\tterm two\tB\tDUP\tENSG02\tC\n")
     with caplog.at_level("WARNING", logger="generain.annotation"):
         df = annotation.read_gene_sets(gmt, gene_table=genes)
-    assert df.values.tolist() == [["MSigSyms", "T1", "term one", "ENSG01"], ["MSigSyms", "T1", "term one", "ENSG03"],
-                                  ["MSigSyms", "T2", "term two", "ENSG02"], ["MSigSyms", "T2", "term two", "ENSG03"]]
+    assert [list(r) for r in df.rows()] == [["MSigSyms", "T1", "term one", "ENSG01"], ["MSigSyms", "T1", "term one", "ENSG03"],
+                                  ["MSigSyms", "T2", "term two", "ENSG02"], ["MSigSyms", "T2", "term two", "ENSG02"],
+                                  ["MSigSyms", "T2", "term two", "ENSG03"]]  # B -> ENSG02 repeats ENSG02: kept
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     msg = warnings[0].getMessage()
@@ -201,7 +210,7 @@ def test_read_gene_sets_gmt_maps_symbols(gene_table, tmp_path, caplog):
     # without a gene table the symbols are kept as given
     caplog.clear()
     raw = annotation.read_gene_sets(gmt)
-    assert raw["ensembl_id"].tolist() == ["A", "ENSG03", "NOPE", "B", "DUP", "ENSG02", "C"]
+    assert raw["ensembl_id"].to_list() == ["A", "ENSG03", "NOPE", "B", "DUP", "ENSG02", "C"]
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 

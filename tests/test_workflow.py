@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -535,7 +536,7 @@ def test_sweep_agrees_with_sklearn_on_the_demo_embedding(demo_run):
     x, genes = embed.embedding_matrix(pc), pc["ensembl_id"].to_numpy()
     auc = pd.read_parquet(res / "sweep" / "gpt" / "auc.parquet").iloc[::4]  # 5 of the 20
     cfg = _config(**copy.deepcopy(SMALL))
-    sets = pd.concat([annotation.read_gene_sets(p) for p in cfg["annotation"]["gene_sets"]]).drop_duplicates()
+    sets = pl.concat([annotation.read_gene_sets(p) for p in cfg["annotation"]["gene_sets"]]).unique()
     y = sweep.memberships(sets, auc, genes).toarray()
     seed = cfg["seed"]
     seeds = np.array([classifier.property_seed(seed, s, t) for s, t in zip(auc["source"], auc["term_id"])])

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from .io import CountMatrix
 from .utils import InputError, strip_version
@@ -334,8 +335,9 @@ def no_match_message(source: str, gene_ids: np.ndarray, types: np.ndarray, id_ty
 ENSEMBL_GENE_ID = re.compile(r"^ENS[A-Z]*G\d+")
 
 
-def read_gene_sets(path: str | os.PathLike[str], *, gene_table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Read gene-property sets as a long table.
+def read_gene_sets(path: str | os.PathLike[str], *, gene_table: pd.DataFrame | None = None,
+                   terms: pd.DataFrame | None = None) -> pl.DataFrame:
+    """Read gene-property sets as a long table (polars categoricals: the bundled 1.76M rows in ~30 MB).
 
     Parameters
     ----------
@@ -351,11 +353,19 @@ def read_gene_sets(path: str | os.PathLike[str], *, gene_table: pd.DataFrame | N
         of the table row with that symbol. Symbols the table does not know, or
         that several Ensembl ids share, are dropped with a warning. Without
         ``gene_table`` GMT entries are kept as given.
+    terms : pandas.DataFrame, optional
+        source and term_id of the sets wanted: only their rows are kept
+        (parquet and TSV are scanned lazily, so the other rows are never held).
 
     Returns
     -------
-    pandas.DataFrame
-        Columns source, term_id, term_name, ensembl_id (unversioned), unique rows.
+    polars.DataFrame
+        Columns source, term_id, term_name, ensembl_id (unversioned), all
+        Categorical, rows in the file's order. A repeated row (also one
+        repeated once versions are stripped) is kept: every consumer counts
+        a (set, gene) pair once (:func:`generain.sweep.property_catalogue`,
+        :func:`generain.sweep.memberships`), and not de-duplicating 1.76M
+        rows saves ~0.3 GB.
 
     Raises
     ------
@@ -373,19 +383,29 @@ def read_gene_sets(path: str | os.PathLike[str], *, gene_table: pd.DataFrame | N
             if len(parts) < 3:
                 continue
             rows += [(path.stem, parts[0], parts[1], g) for g in parts[2:] if g]
-        df = pd.DataFrame(rows, columns=list(GENE_SET_COLUMNS))
+        gmt = pd.DataFrame(rows, columns=list(GENE_SET_COLUMNS))
         if gene_table is not None:
-            df = _symbols_to_ensembl(df, gene_table, source=path.name)
+            gmt = _symbols_to_ensembl(gmt, gene_table, source=path.name)
+        lf = (pl.from_pandas(gmt.astype(str)) if len(gmt)
+              else pl.DataFrame(schema=dict.fromkeys(GENE_SET_COLUMNS, pl.String))).lazy()
     elif path.suffix == ".parquet":
-        df = pd.read_parquet(path)
+        lf = pl.scan_parquet(path)
     else:
-        df = pd.read_csv(path, sep="\t", dtype=str)
-    missing = [c for c in GENE_SET_COLUMNS if c not in df.columns]
+        lf = pl.scan_csv(path, separator="\t", infer_schema=False)
+    missing = [c for c in GENE_SET_COLUMNS if c not in lf.collect_schema().names()]
     if missing:
         raise InputError(f"{path}: gene-set table lacks column(s) {missing}")
-    df = df[list(GENE_SET_COLUMNS)].astype(str)
-    df["ensembl_id"] = df["ensembl_id"].map(strip_version)
-    return df.drop_duplicates().reset_index(drop=True)
+    if terms is not None:
+        wanted = pl.DataFrame({"source": terms["source"].astype(str).to_numpy(),
+                               "term_id": terms["term_id"].astype(str).to_numpy()},
+                              schema={"source": pl.String, "term_id": pl.String}).lazy()
+        lf = (lf.with_columns(pl.col("source", "term_id").cast(pl.String))
+                .join(wanted, on=["source", "term_id"], how="semi"))
+    df = lf.collect(engine="streaming")
+    # strip_version, vectorised: drop the first "." and what follows up to a "_" (ENSG1.5 -> ENSG1,
+    # ENSG2.20_PAR_Y -> ENSG2_PAR_Y)
+    return df.select([pl.col(c).cast(pl.String).str.replace(r"\.[^_]*", "").cast(pl.Categorical)
+                      if c == "ensembl_id" else pl.col(c).cast(pl.Categorical) for c in GENE_SET_COLUMNS])
 
 
 def _symbols_to_ensembl(df: pd.DataFrame, gene_table: pd.DataFrame, *, source: str) -> pd.DataFrame:

@@ -18,10 +18,11 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from .utils import ConfigSection, InputError, runtime_field
+from .utils import ConfigSection, InputError, release_freed_memory, runtime_field
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +120,21 @@ def property_catalogue(
     max_jaccard = float(max_jaccard)
 
     pc = pd.Index(np.asarray(protein_coding, dtype=object)).unique()
-    cat = (gene_sets.groupby(["source", "term_id"], sort=True, observed=True)
-                    .agg(term_name=("term_name", "first"), n_genes=("ensembl_id", "nunique"))
-                    .reset_index())
+    gs = gene_set_frame(gene_sets)
+    cat_pl = (gs.group_by(["source", "term_id"], maintain_order=True)
+                .agg(pl.col("term_name").first(), pl.col("ensembl_id").n_unique().alias("n_genes"))
+                .with_columns(pl.col("source", "term_id", "term_name").cast(pl.String))
+                .sort(["source", "term_id"]).with_row_index("row"))
     # membership pairs (set row in cat, protein-coding gene column), each pair once
-    keys = pd.MultiIndex.from_frame(cat[["source", "term_id"]])
-    set_idx = keys.get_indexer(pd.MultiIndex.from_frame(gene_sets[["source", "term_id"]]))
-    gene_idx = pc.get_indexer(gene_sets["ensembl_id"])
-    ok = (set_idx >= 0) & (gene_idx >= 0)
-    code = np.sort(set_idx[ok].astype(np.int64) * max(len(pc), 1) + gene_idx[ok])
-    code = code[np.r_[True, code[1:] != code[:-1]]] if len(code) else code
-    pairs = np.stack([code // max(len(pc), 1), code % max(len(pc), 1)])
+    genes_pl = _key_frame({"ensembl_id": pc.to_numpy(dtype=object)}, "col")
+    n = max(len(pc), 1)
+    keys = cat_pl.select(pl.col("source", "term_id").cast(pl.Categorical), "row")
+    code = (gs.join(keys, on=["source", "term_id"])
+              .join(genes_pl, on="ensembl_id")
+              .select((pl.col("row").cast(pl.Int64) * n + pl.col("col")).alias("code"))
+              .unique()["code"].sort().to_numpy())
+    pairs = np.stack([code // n, code % n]).astype(np.int64)
+    cat = cat_pl.drop("row").to_pandas()
     cat["n_genes"] = cat["n_genes"].astype(np.int64)
     cat["n_positive"] = np.bincount(pairs[0], minlength=len(cat)).astype(np.int64)
 
@@ -232,13 +237,32 @@ def _near_duplicates(
     return order[dup_a], order[of_a], np.asarray(jv, dtype=np.float64)
 
 
-def memberships(gene_sets: pd.DataFrame, properties: pd.DataFrame, genes: np.ndarray) -> sparse.csr_matrix:
+def gene_set_frame(gene_sets: pl.DataFrame | pd.DataFrame) -> pl.DataFrame:
+    """A gene-set long table as polars with Categorical source, term_id, term_name, ensembl_id (pandas converted)."""
+    gs = gene_sets if isinstance(gene_sets, pl.DataFrame) else pl.from_pandas(
+        pd.DataFrame({c: gene_sets[c].astype(str) for c in GENE_SET_COLUMNS}))
+    return gs.select([pl.col(c).cast(pl.String).cast(pl.Categorical) if gs.schema[c] != pl.Categorical
+                      else pl.col(c) for c in GENE_SET_COLUMNS])
+
+
+def _key_frame(keys: dict[str, np.ndarray], index: str) -> pl.DataFrame:
+    """Join keys as Categorical columns (joinable with :func:`gene_set_frame`'s) and their Int64 positions."""
+    n = len(next(iter(keys.values())))
+    return pl.DataFrame({**{k: np.asarray(v, dtype=object).astype(str) for k, v in keys.items()},
+                         index: np.arange(n, dtype=np.int64)},
+                        schema={**dict.fromkeys(keys, pl.String), index: pl.Int64}).with_columns(
+        pl.col(list(keys)).cast(pl.Categorical))
+
+
+def memberships(gene_sets: pl.DataFrame | pd.DataFrame, properties: pd.DataFrame,
+                genes: np.ndarray) -> sparse.csr_matrix:
     """Membership matrix of the given properties over the given genes.
 
     Parameters
     ----------
-    gene_sets : pandas.DataFrame
-        Long table: source, term_id, term_name, ensembl_id.
+    gene_sets : polars.DataFrame or pandas.DataFrame
+        Long table: source, term_id, term_name, ensembl_id
+        (:func:`generain.annotation.read_gene_sets`).
     properties : pandas.DataFrame
         Rows with source and term_id (for example the kept rows of the catalogue).
     genes : np.ndarray
@@ -249,13 +273,14 @@ def memberships(gene_sets: pd.DataFrame, properties: pd.DataFrame, genes: np.nda
     scipy.sparse.csr_matrix
         bool, shape (n_properties, n_genes); ``.toarray()`` of a row block gives the dense labels.
     """
-    pos = pd.Index(np.asarray(genes, dtype=object))
-    key = pd.Index(properties["source"].astype(str) + "\t" + properties["term_id"].astype(str))
-    row = key.get_indexer(gene_sets["source"].astype(str) + "\t" + gene_sets["term_id"].astype(str))
-    col = pos.get_indexer(gene_sets["ensembl_id"].to_numpy(dtype=object))
-    keep = (row >= 0) & (col >= 0)
-    y = sparse.csr_matrix((np.ones(int(keep.sum()), dtype=bool), (row[keep], col[keep])),
-                          shape=(len(properties), len(pos)), dtype=bool)
+    gs = gene_set_frame(gene_sets)
+    props = _key_frame({"source": properties["source"].to_numpy(), "term_id": properties["term_id"].to_numpy()},
+                       "row")
+    cols = _key_frame({"ensembl_id": np.asarray(genes)}, "col")
+    hits = gs.join(props, on=["source", "term_id"]).join(cols, on="ensembl_id").select("row", "col")
+    row, col = hits["row"].to_numpy(), hits["col"].to_numpy()
+    y = sparse.csr_matrix((np.ones(len(row), dtype=bool), (row, col)),
+                          shape=(len(properties), len(genes)), dtype=bool)
     y.sum_duplicates()
     return y
 
@@ -391,6 +416,8 @@ def run_sweep(
             npos.append(y.sum(1)), aucs.append(cv.auc), aps.append(cv.average_precision), iters.append(cv.n_iter)
             conv.append(cv.converged), coefs.append(cv.coef), icpt.append(cv.intercept)
             prec.append(lncrna.precision_at_thresholds(cv.oof.T, y.T, PRECISION_GRID))
+            del cv
+            release_freed_memory()
             bar.update(len(batch))
     n_prop = len(props)
     cat = (lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype))  # noqa: E731

@@ -179,6 +179,23 @@ def strip_version(ensembl_id: str) -> str:
     return f"{head}_{rest}" if rest else head
 
 
+def release_freed_memory() -> None:
+    """Hand memory freed by the C allocator back to the system (glibc ``malloc_trim(0)``; elsewhere a no-op).
+
+    Loops that allocate and free large temporaries (the sweep's batches of
+    torch tensors) leave freed blocks in glibc's heaps, and the process's
+    resident memory keeps the high-water mark of every batch's mix of sizes:
+    on the demo's sweep 0.5 GB more than one batch needs (BENCHMARKS.md,
+    "Memory"). Trimming after each batch keeps it at one batch's.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def avoid_huge_page_stalls() -> None:
     """Stop NumPy from asking for transparent huge pages (``madvise``) for new arrays in this process.
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import torch
 
@@ -23,10 +24,10 @@ from ..utils import InputError, PathLike, atomic_path, timed, write_parquet
 log = logging.getLogger(__name__)
 
 
-def _read_gene_sets(paths: Sequence[PathLike], gene_table: PathLike | None = None) -> pd.DataFrame:
+def _read_gene_sets(paths: Sequence[PathLike], gene_table: PathLike | None = None,
+                    terms: pd.DataFrame | None = None) -> pl.DataFrame:
     genes = annotation.read_gene_table(gene_table) if gene_table else None
-    return pd.concat([annotation.read_gene_sets(p, gene_table=genes) for p in paths],
-                     ignore_index=True).drop_duplicates()
+    return pl.concat([annotation.read_gene_sets(p, gene_table=genes, terms=terms) for p in paths])
 
 
 def make_baseline(
@@ -131,7 +132,7 @@ def sweep_properties(
     cat = pd.read_parquet(catalogue)
     kept = cat[cat["kept"]].reset_index(drop=True)
     part = kept.iloc[np.array_split(np.arange(len(kept)), n_shards)[shard]]
-    sets = _read_gene_sets(gene_sets, gene_table)
+    sets = _read_gene_sets(gene_sets, gene_table, terms=part)  # only this shard's sets
     genes = pc["ensembl_id"].to_numpy()
     # an embedding that covers fewer genes than the catalogue's model (an external one) may leave a
     # property with too few members or non-members for the folds: it gets a row with NaN AUC
