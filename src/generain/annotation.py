@@ -11,11 +11,13 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import polars as pl
 
 import numpy as np
 import pandas as pd
-import polars as pl
 
 from .io import CountMatrix
 from .utils import InputError, strip_version
@@ -373,6 +375,8 @@ def read_gene_sets(path: str | os.PathLike[str], *, gene_table: pd.DataFrame | N
         Missing file, a table lacking one of the columns, or a ``gene_table``
         without ensembl_id and symbol.
     """
+    import polars as pl  # only the jobs that read gene sets load it (~0.2 s)
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: gene-set file not found")

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    import polars as pl
 
 import numpy as np
 import pandas as pd
-import polars as pl
 from scipy import sparse
 from tqdm.auto import tqdm
 
@@ -111,6 +113,8 @@ def property_catalogue(
     ``M`` (CSR): intersections are ``M @ M.T``, computed in blocks of rows so
     that memory stays bounded; only pairs at or above the threshold are kept.
     """
+    import polars as pl  # only the jobs that read gene sets load it (~0.2 s)
+
     missing = [c for c in GENE_SET_COLUMNS if c not in gene_sets.columns]
     if missing:
         raise InputError(f"gene-set table lacks column(s) {missing}; has {list(gene_sets.columns)}")
@@ -239,6 +243,8 @@ def _near_duplicates(
 
 def gene_set_frame(gene_sets: pl.DataFrame | pd.DataFrame) -> pl.DataFrame:
     """A gene-set long table as polars with Categorical source, term_id, term_name, ensembl_id (pandas converted)."""
+    import polars as pl  # only the jobs that read gene sets load it (~0.2 s)
+
     gs = gene_sets if isinstance(gene_sets, pl.DataFrame) else pl.from_pandas(
         pd.DataFrame({c: gene_sets[c].astype(str) for c in GENE_SET_COLUMNS}))
     return gs.select([pl.col(c).cast(pl.String).cast(pl.Categorical) if gs.schema[c] != pl.Categorical
@@ -247,6 +253,8 @@ def gene_set_frame(gene_sets: pl.DataFrame | pd.DataFrame) -> pl.DataFrame:
 
 def _key_frame(keys: dict[str, np.ndarray], index: str) -> pl.DataFrame:
     """Join keys as Categorical columns (joinable with :func:`gene_set_frame`'s) and their Int64 positions."""
+    import polars as pl  # only the jobs that read gene sets load it (~0.2 s)
+
     n = len(next(iter(keys.values())))
     return pl.DataFrame({**{k: np.asarray(v, dtype=object).astype(str) for k, v in keys.items()},
                          index: np.arange(n, dtype=np.int64)},
@@ -273,6 +281,7 @@ def memberships(gene_sets: pl.DataFrame | pd.DataFrame, properties: pd.DataFrame
     scipy.sparse.csr_matrix
         bool, shape (n_properties, n_genes); ``.toarray()`` of a row block gives the dense labels.
     """
+
     gs = gene_set_frame(gene_sets)
     props = _key_frame({"source": properties["source"].to_numpy(), "term_id": properties["term_id"].to_numpy()},
                        "row")

@@ -9,11 +9,13 @@ Snakemake objects nor the config (see ``generain.stages``).
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import polars as pl
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import torch
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 def _read_gene_sets(paths: Sequence[PathLike], gene_table: PathLike | None = None,
                     terms: pd.DataFrame | None = None) -> pl.DataFrame:
+    import polars as pl
+
     genes = annotation.read_gene_table(gene_table) if gene_table else None
     return pl.concat([annotation.read_gene_sets(p, gene_table=genes, terms=terms) for p in paths])
 
