@@ -73,7 +73,9 @@ def test_qc_drops_gtex_chr21_with_reason(demo_run):
     _, res = demo_run
     qc = pd.read_parquet(res / "qc" / "samples.parquet")
     assert list(qc.columns) == ["sample_id", "dataset", "total_counts", "detected_genes", "singlecell_probability",
-                                "passed", "reason", "series_id"]  # the contract's columns, then series_id
+                                "passed", "reason", "series_id", "n_reads", "n_pseudoaligned"]
+    # the contract's columns, then series_id, then the FASTQ datasets' read counts (null: these came as counts)
+    assert qc["n_reads"].isna().all() and qc["n_pseudoaligned"].isna().all()
     assert pq.read_schema(res / "qc" / "samples.parquet").field("reason").type == pa.string()
     assert len(qc) == 123 and qc["passed"].sum() == 93
     by = qc.groupby("series_id")["passed"].agg(["sum", "count"]).to_dict("index")
