@@ -117,6 +117,31 @@ def corpus_vocab(
     return vocab, ids
 
 
+def token_remap(vocab: pd.DataFrame, genes: Sequence[tuple[str, Sequence[str], np.ndarray]]) -> np.ndarray:
+    """Old token id -> new token id, to re-number a corpus's gene tokens in another vocabulary.
+
+    Parameters
+    ----------
+    vocab : pandas.DataFrame
+        The corpus's vocabulary (:func:`build_vocab`).
+    genes : sequence of (str, sequence of str, np.ndarray)
+        Per species: Ensembl ids of its genes in ``vocab`` and their int64 ids in the new vocabulary.
+
+    Returns
+    -------
+    np.ndarray
+        int64 (max token id + 1,): special tokens keep their ids; tokens of genes not listed map to 0
+        (padding; they must not occur in the sequences re-numbered).
+    """
+    lookup = np.zeros(int(vocab["token_id"].max()) + 1, dtype=np.int64)
+    special = vocab["biotype"] == "special"
+    lookup[vocab.loc[special, "token_id"]] = vocab.loc[special, "token_id"]
+    for sp, ensembl_ids, new_ids in genes:
+        v = vocab[vocab["species"] == sp]
+        lookup[pd.Series(v["token_id"].to_numpy(), index=v["ensembl_id"]).loc[list(ensembl_ids)].to_numpy()] = new_ids
+    return lookup
+
+
 def read_vocab(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read ``vocab.tsv`` written by :func:`write_vocab`."""
     return pd.read_csv(path, sep="\t", dtype={"token": str, "ensembl_id": str, "symbol": str,

@@ -99,11 +99,8 @@ def comparison_corpus(
         shared = pairs.loc[mask, ["human_ensembl_id", "mouse_ensembl_id"]].reset_index(drop=True)
     new_vocab, new_ids = tokenize.corpus_vocab([(sp, g[["ensembl_id", "symbol", "biotype"]]) for sp, g in genes],
                                                shared=shared)
-    lookup = np.zeros(int(main_vocab["token_id"].max()) + 1, dtype=np.int64)
-    special = main_vocab["biotype"] == "special"
-    lookup[main_vocab.loc[special, "token_id"]] = main_vocab.loc[special, "token_id"]
-    for (_, g), ids in zip(genes, new_ids, strict=True):
-        lookup[g["token_id"].to_numpy()] = ids
+    lookup = tokenize.token_remap(main_vocab, [(sp, g["ensembl_id"], ids)
+                                               for (sp, g), ids in zip(genes, new_ids, strict=True)])
     dtype = tokenize.token_dtype(len(new_vocab) - 1)
     main_index = pd.read_parquet(index)
     chosen = main_index[main_index["species"].isin(list(species_names))]

@@ -356,11 +356,7 @@ def gather_pseudo_species(
     """
     kept = _kept_genes(genes)
     pvocab, as_self, _ = species.pseudo_species_vocab(kept, annotation.read_orthologs(orthologs))
-    main = tokenize.read_vocab(vocab)
-    main = main[main["species"] == species_name]
-    lookup = np.arange(len(tokenize.SPECIAL_TOKENS), dtype=np.int64)
-    lookup = np.concatenate([lookup, np.zeros(int(main["token_id"].max()) + 1 - len(lookup), dtype=np.int64)])
-    lookup[pd.Series(main["token_id"].to_numpy(), index=main["ensembl_id"]).loc[kept["ensembl_id"]].to_numpy()] = as_self
+    lookup = tokenize.token_remap(tokenize.read_vocab(vocab), [(species_name, kept["ensembl_id"], as_self)])
     dtype = tokenize.token_dtype(len(pvocab) - 1)
     idx = [pd.read_parquet(Path(p) / "samples.parquet") for p in parts]
     for p, i in zip(parts, idx):
