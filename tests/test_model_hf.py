@@ -72,3 +72,58 @@ def test_bert_matches_bertformaskedlm(model_type):
     assert a.shape == b.shape == (2, T, cfg.vocab_size)
     torch.testing.assert_close(a[key_mask], b[key_mask], atol=1e-5, rtol=0)
     assert ours.gene_embedding().shape == (n_genes, 32)
+
+
+@pytest.mark.parametrize("layer", [0, 1, -2, -1])
+def test_gpt_hidden_states_and_attention_match_gpt2(layer):
+    """hidden_state(layer) is Hugging Face's hidden_states[layer] (the last one after ln_f); attention()
+    gives its eager attention probabilities, layer by layer."""
+    torch.manual_seed(2)
+    cfg = model_config_for("gpt", n_genes=40, length=10, **SHAPE)
+    ours = build_model("gpt", cfg).eval()
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=40, n_positions=10, n_embd=32, n_layer=2, n_head=4, n_inner=64, activation_function="gelu",
+        layer_norm_epsilon=1e-12, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        attn_implementation="eager")).eval()
+    _load(hf, hf_state_dict(ours))
+    idx = torch.randint(3, 40, (2, 10))
+    with torch.no_grad():
+        out = hf(input_ids=idx, output_hidden_states=True, output_attentions=True)
+        torch.testing.assert_close(ours.hidden_state(idx, layer=layer), out.hidden_states[layer], atol=1e-5, rtol=0)
+        probs = list(ours.attention(idx))
+    assert len(probs) == 2
+    for a, b in zip(probs, out.attentions):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("model_type", ["bert_pred_genes", "bert_pred_expr"])
+def test_bert_hidden_states_and_attention_match_bertformaskedlm(model_type):
+    torch.manual_seed(3)
+    n_genes, T = 60, 12
+    cfg = model_config_for(model_type, n_genes=n_genes, length=T, **SHAPE)
+    ours = build_model(model_type, cfg).eval()
+    for p in ours.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    hf = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=cfg.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        hidden_act="gelu", layer_norm_eps=1e-12, max_position_embeddings=cfg.n_positions, type_vocab_size=1,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="eager")).eval()
+    _load(hf, hf_state_dict(ours))
+    key_mask = torch.ones(2, T, dtype=torch.bool)
+    key_mask[1, 7:] = False
+    idx = torch.randint(3, cfg.vocab_size, (2, T))
+    pos = torch.stack([torch.randperm(n_genes - 3)[:T] + 3 for _ in range(2)]) if model_type == "bert_pred_expr" else None
+    idx[~key_mask] = 0
+    with torch.no_grad():
+        out = hf(input_ids=idx, position_ids=pos, attention_mask=key_mask.long(), output_hidden_states=True,
+                 output_attentions=True)
+        for layer in (0, 1, -2, -1):
+            h = ours.hidden_state(idx, position_ids=pos, key_mask=key_mask, layer=layer)
+            torch.testing.assert_close(h[key_mask], out.hidden_states[layer][key_mask], atol=1e-5, rtol=0)
+        probs = list(ours.attention(idx, position_ids=pos, key_mask=key_mask))
+    for a, b in zip(probs, out.attentions):  # real query rows; HF gives padding keys ~0 weight too
+        torch.testing.assert_close(a.permute(0, 2, 1, 3)[key_mask], b.permute(0, 2, 1, 3)[key_mask], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="outside the model's hidden states"):
+        ours.hidden_state(idx, position_ids=pos, key_mask=key_mask, layer=3)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -96,6 +97,40 @@ def _attention(qkv: torch.Tensor, n_head: int, *, causal: bool, key_mask: torch.
     return y.transpose(1, 2).reshape(B, T, C)
 
 
+def _attention_probs(qkv: torch.Tensor, n_head: int, *, causal: bool, key_mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention probabilities, float32 (B, n_head, T, T): row = query, column = key.
+
+    The explicit form of :func:`_attention` (softmax of q k^T / sqrt(head_dim)
+    over the keys a query may see; causal: keys <= query; ``key_mask``: real
+    keys only), for the attention analysis; inference only.
+    """
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    q, k, _ = (t.view(B, T, n_head, C // n_head).transpose(1, 2).float() for t in qkv.split(C, dim=2))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(C // n_head)  # (B, H, T, T)
+    allowed = torch.ones(T, T, dtype=torch.bool, device=qkv.device)
+    if causal:
+        allowed = torch.tril(allowed)
+    allowed = allowed[None, None]
+    if key_mask is not None:
+        allowed = allowed & key_mask[:, None, None, :]
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1).nan_to_num(0.0)
+
+
+def _layer_index(layer: int, n_layer: int) -> int:
+    """A hidden-state index 0..n_layer from ``layer`` (negative counts from the end, as Python lists).
+
+    Index 0 is the embedding output, k the output of block k; ``-1`` is the
+    last block and ``-2`` the second-to-last (Geneformer's choice for cell
+    embeddings: Hugging Face's ``hidden_states[-2]``).
+    """
+    k = layer + n_layer + 1 if layer < 0 else layer
+    if not 0 <= k <= n_layer:
+        raise ValueError(f"layer {layer} is outside the model's hidden states "
+                         f"(-{n_layer + 1}..{n_layer} for {n_layer} layers)")
+    return k
+
+
 def _init_weights(module: nn.Module) -> None:
     """GPT-2/BERT initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -140,6 +175,9 @@ class GPTBlock(nn.Module):
         x = x + self.drop(self.attn_proj(a))
         return x + self.drop(self.mlp_proj(self.act(self.c_fc(self.ln_2(x)))))
 
+    def attention_probs(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, T)
+        return _attention_probs(self.c_attn(self.ln_1(x)), self.n_head, causal=True, key_mask=None)
+
 
 class GPT(nn.Module):
     """Causal language model over gene tokens (GeneRAIN ``gpt``).
@@ -179,6 +217,27 @@ class GPT(nn.Module):
         """The token-embedding matrix, float (vocab_size, n_embd): row = gene token id."""
         return self.wte.weight.detach()
 
+    def hidden_state(self, idx: torch.Tensor, *, layer: int = -2) -> torch.Tensor:
+        """Hidden states at one layer, float (B, T, n_embd), for int64 (B, T) tokens.
+
+        ``layer`` as Hugging Face's ``hidden_states[layer]`` of
+        ``GPT2LMHeadModel`` (0: embeddings; n_layer, or -1: the last block's
+        output after the final LayerNorm). Causal: position t depends on
+        tokens <= t only.
+        """
+        k = _layer_index(layer, self.cfg.n_layer)
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))[None])
+        for block in self.h[:k]:
+            x = block(x)
+        return self.ln_f(x) if k == self.cfg.n_layer else x
+
+    def attention(self, idx: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Per layer (first to last), the attention probabilities, float32 (B, n_head, T, T)."""
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))[None])
+        for block in self.h:
+            yield block.attention_probs(x)
+            x = block(x)
+
 
 # ---------------------------------------------------------------------------
 # BERT (post-LayerNorm encoder with a masked-LM head, as BertForMaskedLM)
@@ -202,6 +261,9 @@ class BertLayer(nn.Module):
                        dropout=self.dropout if self.training else 0.0)
         x = self.ln_attn(x + self.drop(self.attn_out(a)))
         return self.ln_ffn(x + self.drop(self.ffn_out(self.act(self.ffn_in(x)))))
+
+    def attention_probs(self, x: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        return _attention_probs(self.qkv(x), self.n_head, causal=False, key_mask=key_mask)
 
 
 class BertMLM(nn.Module):
@@ -241,12 +303,7 @@ class BertMLM(nn.Module):
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
                 key_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, T = idx.shape
-        if position_ids is None:
-            if T > self.cfg.n_positions:
-                raise ValueError(f"sequence length {T} exceeds n_positions {self.cfg.n_positions}")
-            position_ids = torch.arange(T, device=idx.device)[None].expand(B, T)
-        x = self.drop(self.ln_emb(self.word_emb(idx) + self.pos_emb(position_ids)))  # (B, T, C)
+        x = self._embed(idx, position_ids)  # (B, T, C)
         for layer in self.layers:
             x = layer(x, key_mask)
         if labels is not None:  # training: the head only at labelled positions (~15%), logits (M, vocab)
@@ -259,6 +316,36 @@ class BertMLM(nn.Module):
     def gene_embedding(self) -> torch.Tensor:
         """Gene-embedding matrix, float (n_genes, n_embd): word or position embedding (see ``genes_in``)."""
         return (self.word_emb if self.genes_in == "tokens" else self.pos_emb).weight.detach()
+
+    def _embed(self, idx: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
+        B, T = idx.shape
+        if position_ids is None:
+            if T > self.cfg.n_positions:
+                raise ValueError(f"sequence length {T} exceeds n_positions {self.cfg.n_positions}")
+            position_ids = torch.arange(T, device=idx.device)[None].expand(B, T)
+        return self.drop(self.ln_emb(self.word_emb(idx) + self.pos_emb(position_ids)))
+
+    def hidden_state(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
+                     key_mask: torch.Tensor | None = None, *, layer: int = -2) -> torch.Tensor:
+        """Hidden states at one layer, float (B, T, n_embd) (inputs as :meth:`forward`).
+
+        ``layer`` as Hugging Face's ``hidden_states[layer]`` of
+        ``BertForMaskedLM`` (0: the embedding output; -1: the last layer;
+        -2, the default: the second-to-last, Geneformer's cell-embedding layer).
+        """
+        k = _layer_index(layer, self.cfg.n_layer)
+        x = self._embed(idx, position_ids)
+        for lay in self.layers[:k]:
+            x = lay(x, key_mask)
+        return x
+
+    def attention(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
+                  key_mask: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """Per layer (first to last), the attention probabilities, float32 (B, n_head, T, T)."""
+        x = self._embed(idx, position_ids)
+        for lay in self.layers:
+            yield lay.attention_probs(x, key_mask)
+            x = lay(x, key_mask)
 
 
 def build_model(model_type: str, cfg: ModelConfig) -> GPT | BertMLM:
