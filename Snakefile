@@ -47,6 +47,9 @@ include: "rules/train.smk"
 include: "rules/sweep.smk"
 include: "rules/lncrna.smk"
 include: "rules/species.smk"
+include: "rules/samples.smk"
+include: "rules/perturb.smk"
+include: "rules/attention.smk"
 include: "rules/report.smk"
 
 

@@ -115,9 +115,19 @@ if _clash:
         f"config: baseline names {sorted(_clash)} clash with a model or a built-in baseline "
         "(rename the entry in sweep.external)"
     )
-SWEEP_EMBEDDINGS = MODELS + list(BASELINES)
+# Contextual gene embeddings (rule embed_samples), swept on their model's catalogue.
+CONTEXTUAL = (
+    {f"{m}_contextual": m for m in MODELS}
+    if config["inference"]["contextual_sweep"]
+    else {}
+)
+SWEEP_EMBEDDINGS = MODELS + list(CONTEXTUAL) + list(BASELINES)
+PERTURBATION_RUNS = {r["name"]: r for r in config["perturbation"]["runs"]}
+if len(PERTURBATION_RUNS) != len(config["perturbation"]["runs"]):
+    raise ValueError("config perturbation.runs: names must be unique")
 SWEEP_SHARDS = config["sweep"]["shards"]
 SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
+INFERENCE_GPUS = 1 if config["inference"]["device"].startswith("cuda") else 0
 ENV_CORE = "../envs/core.yaml"
 ENV_TRAIN = "../envs/train.yaml"
 ENV_ANNOTATION = "../envs/annotation.yaml"
@@ -136,17 +146,16 @@ wildcard_constraints:
     baseline="|".join(map(re.escape, BASELINES)) if BASELINES else "NONE",
     embedding="|".join(map(re.escape, SWEEP_EMBEDDINGS)),
     shard=r"\d+",
+    run="|".join(map(re.escape, PERTURBATION_RUNS)) if PERTURBATION_RUNS else "(?!)",
     sample=r"[^/]+",
     download="|".join(map(re.escape, DOWNLOADS)) if DOWNLOADS else "(?!)",
 
 
 def sweep_catalogue(wildcards):
-    """The property catalogue an embedding is swept on: its own (models) or its model's (baselines)."""
-    model = (
-        BASELINES[wildcards.embedding]["of"]
-        if wildcards.embedding in BASELINES
-        else wildcards.embedding
-    )
+    """The property catalogue an embedding is swept on: its own (models) or its model's (baselines,
+    contextual embeddings)."""
+    e = wildcards.embedding
+    model = BASELINES[e]["of"] if e in BASELINES else CONTEXTUAL.get(e, e)
     return os.path.join(RESULTS, "sweep", model, "properties.parquet")
 
 
@@ -396,6 +405,24 @@ def final_outputs():
         out.append(os.path.join(RESULTS, "sweep", "comparison.tsv"))
     for m in species_outputs():
         out.append(os.path.join(RESULTS, "species", m, "ortholog_ranks.parquet"))
+    return out + model_use_outputs()
+
+
+def model_use_outputs():
+    """Outputs of the analyses that read the models' hidden states: sample and contextual embeddings,
+    perturbation runs, attention."""
+    out = []
+    for m in MODELS:
+        out += [
+            os.path.join(RESULTS, "samples", m, "embeddings.parquet"),
+            os.path.join(RESULTS, "embeddings", f"{m}_contextual.parquet"),
+        ]
+        out += [
+            os.path.join(RESULTS, "perturbation", r, m, "gene_shifts.parquet")
+            for r in PERTURBATION_RUNS
+        ]
+        if config["attention"]["enabled"]:
+            out.append(os.path.join(RESULTS, "attention", m, "heads.tsv"))
     return out
 
 

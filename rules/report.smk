@@ -31,6 +31,29 @@ rule summarize_run:
             model=MODELS,
         ),
         species=list(species_outputs().values()),
+        silhouettes=expand(
+            os.path.join(RESULTS, "samples", "{model}", "silhouette.tsv"), model=MODELS
+        ),
+        contextual=expand(
+            os.path.join(RESULTS, "embeddings", "{model}_contextual.parquet"),
+            model=MODELS,
+        ),
+        perturbation=expand(
+            os.path.join(
+                RESULTS, "perturbation", "{run}", "{model}", "{table}.parquet"
+            ),
+            run=PERTURBATION_RUNS,
+            model=MODELS,
+            table=["gene_shifts", "sample_shifts"],
+        ),
+        attention=(
+            expand(
+                os.path.join(RESULTS, "attention", "{model}", "heads.tsv"),
+                model=MODELS,
+            )
+            if config["attention"]["enabled"]
+            else []
+        ),
     output:
         summary=os.path.join(RESULTS, "summary.json"),
     log:
@@ -45,5 +68,6 @@ rule summarize_run:
         models=MODELS,
         embeddings=SWEEP_EMBEDDINGS,
         species_models=list(species_outputs()),
+        runs=list(PERTURBATION_RUNS),
     script:
         "../workflow_scripts/summarize_run.py"

@@ -59,3 +59,20 @@ def test_permutation_test_finds_a_planted_head():
     np.testing.assert_allclose(t["enrichment"].iloc[0], 3 / (3 * share + (1 - share)), rtol=1e-9)
     assert t["p_value"].iloc[0] == pytest.approx(1 / 201) and t["fdr"].iloc[0] < 0.05
     assert t["enrichment"].iloc[1] < 0.01 and t["p_value"].iloc[1] == 1.0
+
+
+def test_permutations_matched_on_position_do_not_credit_a_head_that_only_attends_the_top_ranks():
+    """A head that gives 5x attention to genes near the front, and a set drawn from such genes: random sets
+    of any genes call the head enriched; sets matched on mean position do not."""
+    v, rng = 203, np.random.default_rng(2)
+    expected = np.r_[np.zeros(3), rng.uniform(1, 2, v - 3)]
+    mean_rank = np.r_[np.full(3, np.nan), rng.uniform(0, 1, v - 3)]
+    front = np.nan_to_num(mean_rank, nan=1.0) < 0.2
+    in_set = front & (np.arange(v) % 2 == 0)
+    received = (expected * np.where(front, 5.0, 1.0))[None, None, :]
+    totals = np.ones((1, 1, 3))
+    plain = attention.head_statistics(received, expected, totals, in_set, permutations=300, seed=0)
+    matched = attention.head_statistics(received, expected, totals, in_set, permutations=300, seed=0,
+                                        mean_rank=mean_rank)
+    assert plain["enrichment"].iloc[0] > 2 and plain["p_value"].iloc[0] < 0.01
+    assert matched["enrichment"].iloc[0] == plain["enrichment"].iloc[0] and matched["p_value"].iloc[0] > 0.05

@@ -144,10 +144,16 @@ def test_sweep_lncrna_species_and_summary(demo_run):
         assert list(b["term_id"]) == list(auc["term_id"])  # the gpt model's catalogue (svd, random: the first model)
     cmp_ = pd.read_csv(res / "sweep" / "comparison.tsv", sep="\t")
     overall = cmp_[cmp_["source"] == "all"]
-    assert len(overall) == 3 * 5 and set(overall["baseline"]) == {"random", "svd", "gpt_shuffled",
+    # 3 models and their 3 contextual embeddings, each against 5 baselines
+    assert len(overall) == 6 * 5 and set(overall["baseline"]) == {"random", "svd", "gpt_shuffled",
                                                                   "bert_pred_genes_shuffled",
                                                                   "bert_pred_expr_shuffled"}
-    assert (overall["properties"] == 20).all() and overall["p_value"].between(0, 1).all()
+    static = overall[~overall["embedding"].str.endswith("_contextual")]
+    assert (static["properties"] == 20).all() and static["p_value"].between(0, 1).all()
+    # a contextual embedding covers the genes its 64-token sequences hold: properties with fewer than 5
+    # members among them have no AUC and drop out of the paired comparison
+    contextual = overall[overall["embedding"].str.endswith("_contextual")]
+    assert contextual["properties"].between(10, 20).all(), contextual
     ranks = pd.read_parquet(res / "species" / "gpt" / "ortholog_ranks.parquet")
     assert list(ranks.columns) == ["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine",
                                    "shared_token", "setting"]  # the contract's columns, then the setting's
@@ -165,7 +171,7 @@ def test_sweep_lncrna_species_and_summary(demo_run):
     assert summary["vocab"]["size"] == 13172
     assert summary["lncrna"]["gpt"]["predictions"] == 622 * 20
     assert summary["sweep"]["gpt"]["catalogue"]["kept"] == 20 and summary["sweep"]["svd"]["properties"] == 20
-    assert len(summary["sweep_comparison"]) == 15
+    assert len(summary["sweep_comparison"]) == 30
     for model, classes in (("gpt", 13172), ("bert_pred_genes", 13172), ("bert_pred_expr", 101)):
         t = summary["train"][model]
         assert t["model_type"] == model and t["epochs"] == 2 and t["steps"] == 2 * 6  # 84 samples / batch 16
@@ -178,6 +184,80 @@ def test_sweep_lncrna_species_and_summary(demo_run):
     assert set(best["species"]) == {"human", "mouse"} and best["cosine"].between(-1, 1).all()
     ingest = summary["ingest"][0]["genes"]
     assert ingest["genes_in_source"] == 52_469 and ingest["matched"] == 52_469
+
+
+@pytest.mark.parametrize("model", ["gpt", "bert_pred_genes", "bert_pred_expr"])
+def test_model_use_outputs(demo_run, model):
+    """Sample and contextual embeddings, the demo's perturbation run and the attention analysis, per model."""
+    workdir, res = demo_run
+    smp = pd.read_parquet(res / "samples" / model / "embeddings.parquet")
+    assert list(smp.columns) == ["sample_id", "dataset", "series_id", "species", "split", "embedding"]
+    idx = pd.read_parquet(res / "tokens" / "index.parquet")
+    assert smp["sample_id"].tolist() == idx["sample_id"].tolist() and len(smp) == 93
+    assert {len(e) for e in smp["embedding"]} == {16} and np.isfinite(np.stack(smp["embedding"])).all()
+    sil = pd.read_csv(res / "samples" / model / "silhouette.tsv", sep="\t")
+    assert set(zip(sil["space"], sil["labels"])) == {(s, lab) for s in ("model", "expression_pca")
+                                                     for lab in ("dataset", "series_id")}
+    by_series = sil[sil["labels"] == "series_id"].set_index("space")
+    assert by_series["n_labels"].eq(2).all() and by_series["silhouette"].between(-1, 1).all()
+    assert sil.loc[sil["labels"] == "dataset", "silhouette"].isna().all()  # one dataset: undefined
+    ctx = pd.read_parquet(res / "embeddings" / f"{model}_contextual.parquet")
+    assert list(ctx.columns) == ["token", "ensembl_id", "symbol", "biotype", "species", "n_samples", "embedding"]
+    assert ctx["n_samples"].between(1, 93).all()
+    # every gene token of the sequences the model reads, and no other
+    genes = np.concatenate([np.load(f) for f in sorted((res / "tokens" / "shards").glob("genes_*.npy"))])
+    if model == "gpt":
+        genes = genes[:, :-1]
+    vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
+    counts = np.bincount(genes[genes > 0].astype(np.int64), minlength=len(vocab))
+    seen = vocab.loc[counts > 0, "token"]
+    assert sorted(ctx["token"]) == sorted(seen)
+    assert ctx.set_index("token")["n_samples"].to_dict() == dict(zip(seen, counts[counts > 0]))
+    auc = pd.read_parquet(res / "sweep" / f"{model}_contextual" / "auc.parquet")
+    assert list(auc["term_id"]) == list(pd.read_parquet(res / "sweep" / model / "auc.parquet")["term_id"])
+    g = pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / model / "gene_shifts.parquet")
+    assert list(g.columns) == ["ensembl_id", "symbol", "token", "mean_shift", "null_mean_shift", "excess_shift",
+                               "n_samples", "p_value", "fdr"]
+    assert "HLA-DRA" not in set(g["symbol"]) and g["p_value"].between(1 / 101, 1).all()
+    assert g["p_value"].is_monotonic_increasing and (g["fdr"] >= g["p_value"] - 1e-12).all()
+    s = pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / model / "sample_shifts.parquet")
+    assert len(s) == 85 and set(s["series_id"]) == {"geuvadis_lcl"} and (s["shift"] >= 0).all()
+    heads = pd.read_csv(res / "attention" / model / "heads.tsv", sep="\t")
+    assert heads[["layer", "head"]].values.tolist() == [[1, 1], [1, 2]]  # SMALL: 1 layer, 2 heads
+    assert heads["set_genes_seen"].gt(10).all() and heads["p_value"].between(1 / 1001, 1).all()
+    assert (heads["entropy"] <= heads["uniform_entropy"] + 1e-9).all()
+    summary = json.loads((res / "summary.json").read_text())
+    assert summary["perturbation"]["hla_dra_overexpress"][model]["samples"] == 85
+    assert summary["attention"][model]["heads"] == 2
+    assert summary["contextual"][model]["genes"] == len(ctx)
+    assert set(summary["samples"][model]) == {f"{s}_human_{lab}" for s in ("model", "expression_pca")
+                                              for lab in ("dataset", "series_id")}
+
+
+def test_model_analysis_commands_on_the_run(demo_run, tmp_path):
+    """generain embed-samples / perturb / attention on a finished run give the workflow's outputs."""
+    from generain.cli import main
+
+    workdir, res = demo_run
+    assert main(["embed-samples", "--run", str(res), "--model", "bert_pred_genes", "--out", str(tmp_path / "e")]) == 0
+    a = pd.read_parquet(tmp_path / "e" / "embeddings.parquet")
+    b = pd.read_parquet(res / "samples" / "bert_pred_genes" / "embeddings.parquet")
+    np.testing.assert_allclose(np.stack(a["embedding"]), np.stack(b["embedding"]), atol=1e-6)
+    assert main(["perturb", "--run", str(res), "--model", "gpt", "--genes", "HLA-DRA", "--mode", "overexpress",
+                 "--series", "geuvadis_lcl", "--out", str(tmp_path / "p")]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p" / "gene_shifts.parquet"),
+                                  pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / "gpt" /
+                                                  "gene_shifts.parquet"))
+    assert main(["attention", "--run", str(res), "--model", "gpt", "--gene-sets",
+                 str(REPO / "resources/annotation/gene_sets.parquet"), "--out", str(tmp_path / "a")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "heads.tsv", sep="\t"),
+                                  pd.read_csv(res / "attention" / "gpt" / "heads.tsv", sep="\t"))
+    # bad input: an unknown gene, a selection with no samples, a run without the model
+    assert main(["perturb", "--run", str(res), "--model", "gpt", "--genes", "HLA-DRX", "--mode", "delete",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert main(["perturb", "--run", str(res), "--model", "gpt", "--genes", "HLA-DRA", "--mode", "delete",
+                 "--series", "nope", "--out", str(tmp_path / "y")]) == 2
+    assert main(["attention", "--run", str(tmp_path), "--model", "gpt", "--out", str(tmp_path / "z")]) == 2
 
 
 def test_rerun_has_nothing_to_do_and_report_builds(demo_run):

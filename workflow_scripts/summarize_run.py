@@ -13,4 +13,9 @@ run_step(
     comparison=sm.input.comparison[0] if sm.input.comparison else None,
     predictions=dict(zip(models, sm.input.predictions)),
     species_summaries=dict(zip(sm.params.species_models, sm.input.species)), out_summary=sm.output.summary,
+    silhouettes=dict(zip(models, sm.input.silhouettes)), contextual=dict(zip(models, sm.input.contextual)),
+    # expand order: run, model, then gene_shifts before sample_shifts
+    perturbation={(r, m): (sm.input.perturbation[2 * k], sm.input.perturbation[2 * k + 1])
+                  for k, (r, m) in enumerate((r, m) for r in sm.params.runs for m in models)},
+    attention=dict(zip(models, sm.input.attention)),
 )

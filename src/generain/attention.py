@@ -12,10 +12,13 @@ set of sequences:
   keys: all of them for BERT, those at or before the query for the causal
   GPT);
 - ``enrichment = attention / share`` (1: no preference);
-- a gene-label permutation test: the same statistic for random gene sets of
-  the same size drawn from the genes seen, with the sequences and attention
-  fixed; one-sided p = (1 + #permutations with enrichment >= observed) /
-  (1 + permutations), Benjamini-Hochberg FDR over heads;
+- a gene-label permutation test: the same statistic for random gene sets
+  drawn from the genes seen, with the sequences and attention fixed, matched
+  to the set on where its genes sit (as many genes from each tenth of the
+  genes ordered by mean relative position in their sequences as the set has
+  there: a head that only attends highly ranked genes does not pass for
+  attending the set); one-sided p = (1 + #permutations with enrichment >=
+  observed) / (1 + permutations), Benjamini-Hochberg FDR over heads;
 - ``entropy``: each head's mean attention entropy over real queries (nats),
   beside ``uniform_entropy``, the mean log of the visible keys (the entropy
   of uniform attention).
@@ -38,7 +41,8 @@ log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def accumulate_attention(model: GPT | BertMLM, batch: Batch, received: torch.Tensor, expected: torch.Tensor,
-                         totals: torch.Tensor) -> None:
+                         totals: torch.Tensor, rank_sum: torch.Tensor | None = None,
+                         occurrences: torch.Tensor | None = None) -> None:
     """Add one batch's attention received per gene token into running sums.
 
     Parameters
@@ -53,6 +57,9 @@ def accumulate_attention(model: GPT | BertMLM, batch: Batch, received: torch.Ten
     totals : torch.Tensor
         float64 (n_layer, n_head, 3): real queries, summed entropy, summed
         uniform entropy (in place).
+    rank_sum, occurrences : torch.Tensor, optional
+        float64 (vocab_size,): per gene token, the sum of its relative
+        positions t / (n_real - 1) and its occurrences (in place).
     """
     real = batch.real
     B, T = real.shape
@@ -70,6 +77,11 @@ def accumulate_attention(model: GPT | BertMLM, batch: Batch, received: torch.Ten
         exp_key = w.sum(1, keepdim=True).expand(B, T)
     tok = batch.positions[real]
     expected.index_add_(0, tok, exp_key[real])
+    if rank_sum is not None and occurrences is not None:
+        rel = torch.arange(T, device=real.device, dtype=torch.float64)[None, :] / (
+            real.sum(1, keepdim=True).double() - 1).clamp(min=1)
+        rank_sum.index_add_(0, tok, rel.expand(B, T)[real])
+        occurrences.index_add_(0, tok, torch.ones_like(rel.expand(B, T)[real]))
     log_visible = torch.log(visible.clamp(min=1)) * q_real
     with autocast(real.device):
         for layer, probs in enumerate(model.attention(**batch.kwargs)):  # (B, H, T, T)
@@ -83,7 +95,8 @@ def accumulate_attention(model: GPT | BertMLM, batch: Batch, received: torch.Ten
 
 
 def head_statistics(received: np.ndarray, expected: np.ndarray, totals: np.ndarray, in_set: np.ndarray, *,
-                    permutations: int, seed: int) -> pd.DataFrame:
+                    permutations: int, seed: int, mean_rank: np.ndarray | None = None,
+                    strata: int = 10) -> pd.DataFrame:
     """Per-head enrichment of a gene set with its permutation test, and entropies.
 
     Parameters
@@ -98,6 +111,9 @@ def head_statistics(received: np.ndarray, expected: np.ndarray, totals: np.ndarr
         bool (vocab_size,): gene tokens of the set.
     permutations : int
         Random sets drawn (seeded), each of the set's size among the genes seen.
+    mean_rank : np.ndarray, optional
+        float (vocab_size,): each gene's mean relative position. Given, the
+        random sets match the set's genes per ``strata`` quantile bins of it.
 
     Returns
     -------
@@ -122,9 +138,18 @@ def head_statistics(received: np.ndarray, expected: np.ndarray, totals: np.ndarr
     obs = enrichment(member[None, :].astype(float))[0] if k else np.full(n_layer * n_head, np.nan)
     rng = np.random.default_rng(seed)
     if k and permutations:
+        if mean_rank is None:
+            stratum = np.zeros(len(seen), int)
+        else:  # quantile bins of the genes' mean relative position
+            r = mean_rank[seen]
+            edges = np.quantile(r, np.linspace(0, 1, strata + 1)[1:-1])
+            stratum = np.searchsorted(edges, r, side="right")
         perm = np.zeros((permutations, len(seen)))
+        groups = [(np.flatnonzero(stratum == g), int(member[stratum == g].sum())) for g in np.unique(stratum)]
         for i in range(permutations):
-            perm[i, rng.choice(len(seen), size=k, replace=False)] = 1.0
+            for pool, n in groups:
+                if n:
+                    perm[i, rng.choice(pool, size=n, replace=False)] = 1.0
         null = enrichment(perm)
         p = (1 + (null >= obs[None, :]).sum(0)) / (1 + permutations)
     else:
@@ -143,15 +168,20 @@ def attention_heads(model: GPT | BertMLM, model_type: str, genes: np.ndarray, ex
                     device: str = "cpu") -> pd.DataFrame:
     """:func:`head_statistics` of a model over sequences (int (N, L) gene tokens and expression bins).
 
-    ``in_set`` is bool (vocab_size,) over the gene-token vocabulary.
+    ``in_set`` is bool (vocab_size,) over the gene-token vocabulary. The
+    permutations are matched on the genes' mean relative position (10 strata).
     """
     vocab_size = len(in_set)
     n_layer, n_head = model.cfg.n_layer, model.cfg.n_head
     received = torch.zeros(n_layer, n_head, vocab_size, dtype=torch.float64, device=device)
     expected = torch.zeros(vocab_size, dtype=torch.float64, device=device)
     totals = torch.zeros(n_layer, n_head, 3, dtype=torch.float64, device=device)
+    rank_sum = torch.zeros(vocab_size, dtype=torch.float64, device=device)
+    occurrences = torch.zeros(vocab_size, dtype=torch.float64, device=device)
     for a in range(0, len(genes), batch_size):
         b = model_batch(model_type, genes[a:a + batch_size], expr[a:a + batch_size], device)
-        accumulate_attention(model, b, received, expected, totals)
+        accumulate_attention(model, b, received, expected, totals, rank_sum, occurrences)
+    occ = occurrences.cpu().numpy()
+    mean_rank = np.where(occ > 0, rank_sum.cpu().numpy() / np.maximum(occ, 1), np.nan)
     return head_statistics(received.cpu().numpy(), expected.cpu().numpy(), totals.cpu().numpy(),
-                           np.asarray(in_set, bool), permutations=permutations, seed=seed)
+                           np.asarray(in_set, bool), permutations=permutations, seed=seed, mean_rank=mean_rank)

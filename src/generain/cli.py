@@ -6,6 +6,12 @@
     generain combine "APP - APOE + BRCA1 + 0.5*TP53"   # any signed, weighted sum
     generain plot --list ribosome=RPL11,RPS3,RPL5 --list hla=HLA-A,HLA-B --method pca --out map.png
 
+Analyses that read a trained model's hidden states, on any run's results:
+
+    generain embed-samples --run results/demo --model gpt --out gpt_samples/
+    generain perturb --run results/demo --model gpt --genes HLA-DRA --mode overexpress --series geuvadis_lcl --out p/
+    generain attention --run results/demo --model bert_pred_genes --gene-set GO:0003700 --out att/
+
 Genes are Ensembl ids (version suffix ignored), tokens or symbols. Tables go
 to standard output (``--csv FILE`` writes CSV instead); errors (unknown or
 ambiguous genes, with close matches) go to standard error with exit status 2.
@@ -97,6 +103,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=["pca", "tsne", "umap"], default="pca")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output .png or .svg")
+    def model_use(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--run", default="results/demo", help="a run's results directory (default results/demo)")
+        sp.add_argument("--model", default="gpt", help="model type of the run (default gpt)")
+        sp.add_argument("--out", required=True, help="output folder (created)")
+        sp.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+        sp.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
+        sp.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("embed-samples", help="sample and contextual gene embeddings of a run's samples")
+    model_use(s)
+    s.add_argument("--layer", type=int, default=-2, help="hidden-state layer (default -2, second-to-last)")
+    s = sub.add_parser("perturb", help="in-silico perturbation of genes in a run's samples")
+    model_use(s)
+    s.add_argument("--genes", required=True, help="genes perturbed together, comma-separated")
+    s.add_argument("--mode", choices=["overexpress", "delete"], required=True)
+    s.add_argument("--datasets", default="", help="only samples of these datasets (comma-separated)")
+    s.add_argument("--series", default="", help="only samples of these series (comma-separated)")
+    s.add_argument("--samples", default="", help="only these sample ids (comma-separated)")
+    s.add_argument("--layer", type=int, default=-2, help="hidden-state layer (default -2)")
+    s.add_argument("--null-draws", type=int, default=100, help="rank-matched null draws (default 100)")
+    s.add_argument("--null-window", type=int, default=10, help="null genes within this many positions (default 10)")
+    s = sub.add_parser("attention", help="per-head attention to a gene set, and attention entropy")
+    model_use(s)
+    s.add_argument("--gene-set", default="GO:0003700", help="term_id of the gene set (default GO:0003700)")
+    s.add_argument("--gene-sets", action="append", help="gene-set file (repeatable; default the bundled "
+                                                        "resources/annotation/gene_sets.parquet)")
+    s.add_argument("--samples", type=int, default=64, help="sequences drawn (default 64)")
+    s.add_argument("--permutations", type=int, default=1000, help="random gene sets (default 1000)")
+    s.add_argument("--min-enrichment", type=float, default=1.1,
+                   help="a head attends the set more at FDR < 0.05 and this enrichment (default 1.1)")
     s = sub.add_parser("app", help="the web app (Streamlit) on a run's results, on 127.0.0.1")
     s.add_argument("--run", default="results/demo", help="a run's results directory (default results/demo)")
     s.add_argument("--model", default="gpt", help="which model's embedding (default gpt)")
@@ -120,9 +156,85 @@ def run_app(*, run: str, model: str, embedding: str | None, address: str, port: 
     return 0  # not reached
 
 
+def run_inputs(run: str, model: str) -> dict[str, str]:
+    """The files of a run that the model analyses read (model, vocabulary, token corpus, QC table).
+
+    Raises
+    ------
+    InputError
+        If one is missing (the run has not trained that model yet).
+    """
+    from pathlib import Path
+
+    r = Path(run)
+    paths = {"checkpoint": r / "models" / "main" / model / "model.pt", "vocab": r / "tokens" / "vocab.tsv",
+             "shards": r / "tokens" / "shards", "index": r / "tokens" / "index.parquet",
+             "qc_table": r / "qc" / "samples.parquet"}
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        raise InputError(f"{run}: not a finished run of model {model!r}: missing {', '.join(missing)}")
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v for v in value.split(",") if v]
+
+
+def run_model_analysis(args: argparse.Namespace) -> None:
+    """The embed-samples, perturb and attention commands: a stage function on a run's files."""
+    from pathlib import Path
+
+    from .utils import setup_logging
+
+    setup_logging()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = run_inputs(args.run, args.model)
+    common = dict(batch_size=args.batch_size, device=args.device, seed=args.seed, model_name=args.model)
+    if args.command == "embed-samples":
+        from .stages.samples import embed_samples
+
+        matrices = {}
+        for sp in ("human", "mouse"):
+            for name in ("log_cp10m.h5", "log_cp10m_subsample.h5"):
+                f = Path(args.run) / "normalize" / sp / name
+                if f.exists():
+                    matrices[sp] = str(f)
+                    break
+        embed_samples(**inputs, matrices=matrices, layer=args.layer, out_samples=out / "embeddings.parquet",
+                      out_silhouette=out / "silhouette.tsv", out_map=out / "map.png",
+                      out_contextual_w2v=out / "contextual.w2v.txt", out_contextual_parquet=out / "contextual.parquet",
+                      **common)
+    elif args.command == "perturb":
+        from .stages.perturb import perturb_genes
+
+        run = {"name": out.name, "genes": _csv_list(args.genes), "mode": args.mode,
+               "samples": {"datasets": _csv_list(args.datasets), "series": _csv_list(args.series),
+                           "sample_ids": _csv_list(args.samples)}}
+        perturb_genes(**inputs, run=run, layer=args.layer, null_draws=args.null_draws, null_window=args.null_window,
+                      out_genes=out / "gene_shifts.parquet", out_samples=out / "sample_shifts.parquet",
+                      out_plot=out / "top_genes.png", **common)
+    else:
+        from .stages.attention import attention_heads
+
+        inputs.pop("qc_table")
+        attention_heads(**inputs, gene_sets=args.gene_sets or ["resources/annotation/gene_sets.parquet"],
+                        gene_set=args.gene_set, samples=args.samples, permutations=args.permutations,
+                        min_enrichment=args.min_enrichment,
+                        out_heads=out / "heads.tsv", out_plot=out / "heads.png", **common)
+    sys.stderr.write(f"wrote {out}/\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, or 2 on bad input)."""
     args = build_parser().parse_args(argv)
+    if args.command in ("embed-samples", "perturb", "attention"):
+        try:
+            run_model_analysis(args)
+        except (InputError, ValueError) as e:
+            sys.stderr.write(f"generain: {e}\n")
+            return 2
+        return 0
     if args.command == "app":
         explicit = args.embedding if args.embedding != DEFAULT_EMBEDDING else None
         return run_app(run=args.run, model=args.model, embedding=explicit, address=args.address, port=args.port)

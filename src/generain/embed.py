@@ -47,11 +47,16 @@ def gene_embedding_table(vocab: pd.DataFrame, weights: np.ndarray) -> pd.DataFra
 
 
 def write_embeddings(table: pd.DataFrame, *, w2v_path: str | os.PathLike[str], parquet_path: str | os.PathLike[str]) -> None:
-    """Write an embedding table as word2vec text (header ``N D``) and parquet (list<float32>)."""
+    """Write an embedding table as word2vec text (header ``N D``) and parquet (list<float32>).
+
+    An ``n_samples`` column (contextual embeddings: samples each gene's vector averages) is kept as int64.
+    """
     matrix = embedding_matrix(table)
     write_word2vec(table["token"].tolist(), matrix, w2v_path)
+    extra = {"n_samples": pa.array(table["n_samples"].to_numpy(), type=pa.int64())} if "n_samples" in table else {}
     arrow = pa.Table.from_pydict({
         **{c: table[c].astype(str).tolist() for c in ("token", "ensembl_id", "symbol", "biotype", "species")},
+        **extra,
         "embedding": pa.array(list(matrix), type=pa.list_(pa.float32())),
     })
     write_parquet(arrow, parquet_path)

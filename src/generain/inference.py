@@ -167,6 +167,7 @@ class CorpusEmbedding:
         return seen, (self.gene_sum[seen] / self.gene_count[seen, None]).astype(np.float32)
 
 
+@torch.no_grad()
 def embed_corpus(model: GPT | BertMLM, model_type: str, shards: TokenShards, rows: np.ndarray, *,
                  layer: int, vocab_size: int, batch_size: int = 16, device: str = "cpu",
                  progress_every: int = 50) -> CorpusEmbedding:

@@ -222,8 +222,9 @@ class PerturbationResult:
         p_value (share of null draws shifting the sample at least as much).
     genes : pandas.DataFrame
         One row per gene token seen in the perturbed sequences (the perturbed
-        genes excluded): token, mean_shift, null_mean_shift, n_samples,
-        p_value, fdr; sorted by mean_shift, largest first.
+        genes excluded): token, mean_shift, null_mean_shift, excess_shift
+        (mean_shift - null_mean_shift), n_samples, p_value, fdr; sorted by
+        p_value, then excess_shift, largest first.
     skipped : int
         Rows left alone (delete: the genes are in none of their positions).
     """
@@ -345,9 +346,10 @@ def perturbation_effects(model: GPT | BertMLM, model_type: str, genes: np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         null_mean = np.where(valid, nmean, 0.0).sum(0) / n_valid  # NaN for a gene no draw saw
     gene_table = pd.DataFrame({
-        "token": seen, "mean_shift": mean, "null_mean_shift": null_mean,
+        "token": seen, "mean_shift": mean, "null_mean_shift": null_mean, "excess_shift": mean - null_mean,
         "n_samples": obs_cnt_np[seen].astype(np.int64), "p_value": p, "fdr": benjamini_hochberg(p)})
-    gene_table = gene_table.sort_values(["mean_shift", "token"], ascending=[False, True], kind="stable")
+    gene_table = gene_table.sort_values(["p_value", "excess_shift", "token"], ascending=[True, False, True],
+                                        kind="stable", na_position="last")
     sample_table = pd.DataFrame({"row": rows, "shift": shift, "null_mean_shift": null_shift.mean(0),
                                  "p_value": (1 + (null_shift >= shift[None, :]).sum(0)) / (1 + n_draws)})
     return PerturbationResult(sample_table, gene_table.reset_index(drop=True), len(genes) - len(rows))

@@ -165,3 +165,71 @@ def gene_map_plot(coords: pd.DataFrame, path: str | os.PathLike[str], *, title: 
         plt.close(fig)
         raise ValueError(f"{path}: the map is saved as .png or .svg")
     _save(fig, path, fmt=suffix, dpi=150)
+
+
+def sample_map_plot(maps: dict[str, pd.DataFrame], path: str | os.PathLike[str], *, title: str) -> None:
+    """2-D sample maps side by side (one row per map: e.g. the model's sample embedding and the expression PCA),
+    coloured by dataset (left) and by series (right).
+
+    ``maps``: name -> frame with x, y, dataset, series_id.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(maps), 2, figsize=(10, 4.2 * len(maps)), squeeze=False)
+    for row, (name, m) in zip(axes, maps.items()):
+        for ax, col in zip(row, ("dataset", "series_id")):
+            for label, sub in m.groupby(m[col].astype(str), sort=True):
+                ax.scatter(sub["x"], sub["y"], s=14, alpha=0.8, label=f"{label} (n={len(sub)})")
+            ax.set_title(f"{name}, by {col.replace('_id', '')}", fontsize=9)
+            ax.set_xlabel("PC 1")
+            ax.set_ylabel("PC 2")
+            ax.legend(fontsize=6, loc="best", markerscale=1.5)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def perturbation_plot(genes: pd.DataFrame, path: str | os.PathLike[str], *, title: str, top: int = 25) -> None:
+    """Horizontal bars of the first ``top`` genes of a gene-shift table (its order: by p-value, then shift above
+    the null) with their null mean shift, FDR < 0.05 marked."""
+    plt = _pyplot()
+    t = genes.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6.5, 0.22 * len(t) + 1.6))
+    y = np.arange(len(t))
+    labels = [s or e for s, e in zip(t["symbol"].fillna(""), t["ensembl_id"])]
+    colors = ["C3" if f < 0.05 else "C0" for f in t["fdr"].fillna(1.0)]
+    ax.barh(y, t["mean_shift"], color=colors, label="observed (red: FDR < 0.05)")
+    ax.scatter(t["null_mean_shift"], y, color="black", s=10, zorder=3, label="rank-matched null (mean)")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("mean cosine shift of the gene's hidden state (1 - cos)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    _save(fig, path)
+
+
+def attention_plot(heads: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
+    """Layer x head heat maps: log2 enrichment of attention to the gene set (heads ``enriched`` starred), and
+    entropy relative to uniform attention."""
+    plt = _pyplot()
+    n_layer, n_head = int(heads["layer"].max()), int(heads["head"].max())
+    enr = np.full((n_layer, n_head), np.nan)
+    ent = np.full((n_layer, n_head), np.nan)
+    star = np.zeros((n_layer, n_head), bool)
+    for r in heads.itertuples():
+        enr[r.layer - 1, r.head - 1] = np.log2(r.enrichment) if r.enrichment > 0 else np.nan
+        ent[r.layer - 1, r.head - 1] = r.entropy / r.uniform_entropy if r.uniform_entropy > 0 else np.nan
+        star[r.layer - 1, r.head - 1] = bool(r.enriched)
+    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * n_head * 2, 1.2 + 0.55 * n_layer))
+    lim = float(np.nanmax(np.abs(enr))) if np.isfinite(enr).any() else 1.0
+    for ax, m, cmap, label, vmin, vmax in ((axes[0], enr, "RdBu_r", "log2 enrichment", -lim, lim),
+                                             (axes[1], ent, "viridis", "entropy / uniform", 0, 1)):
+        im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(n_head), [str(h + 1) for h in range(n_head)])
+        ax.set_yticks(range(n_layer), [str(layer + 1) for layer in range(n_layer)])
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        fig.colorbar(im, ax=ax, label=label, shrink=0.8)
+    for i, j in zip(*np.nonzero(star)):
+        axes[0].text(j, i, "*", ha="center", va="center", fontsize=12)
+    axes[0].set_title("attention to the set vs its share", fontsize=9)
+    axes[1].set_title("attention entropy", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -571,7 +571,9 @@ def best_match_frame(al: Alignment) -> pd.DataFrame:
     hb, hc, mb, mc = best_matches(al.h, al.m, al.rotation)
     h2m = dict(zip(al.pairs["human_ensembl_id"], al.pairs["mouse_ensembl_id"]))
     m2h = {v: k for k, v in h2m.items()}
-    sym = (lambda t: t["symbol"].fillna("").to_numpy() if "symbol" in t else np.full(len(t), "", dtype=object))
+    def sym(t: pd.DataFrame) -> np.ndarray:
+        return t["symbol"].fillna("").to_numpy() if "symbol" in t else np.full(len(t), "", dtype=object)
+
     parts = []
     for sp, me, other, best, cos, orth in (("human", al.human, al.mouse, hb, hc, h2m),
                                            ("mouse", al.mouse, al.human, mb, mc, m2h)):

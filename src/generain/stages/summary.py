@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pac
 import pyarrow.parquet as pq
@@ -36,10 +37,15 @@ def summarize_run(
     out_summary: PathLike,
     catalogues: dict[str, PathLike] | None = None,
     comparison: PathLike | None = None,
+    silhouettes: dict[str, PathLike] | None = None,
+    contextual: dict[str, PathLike] | None = None,
+    perturbation: dict[tuple[str, str], tuple[PathLike, PathLike]] | None = None,
+    attention: dict[str, PathLike] | None = None,
 ) -> dict[str, Any]:
     """Collect each stage's headline figures into summary.json (keys in the README).
 
-    ``normalized_genes`` maps each species to its normalize/{species}/genes.tsv.
+    ``normalized_genes`` maps each species to its normalize/{species}/genes.tsv;
+    ``perturbation`` maps (run, model) to its gene_shifts and sample_shifts tables.
     """
     q = pd.read_parquet(qc_table)
     reasons: dict[str, int] = {}
@@ -99,5 +105,35 @@ def summarize_run(
         out["species"][model] = {f"{r.setting}_{r.split}": {"pairs": int(r.pairs), "top1": round(float(r.top1), 4),
                                                               "top10": round(float(r.top10), 4), "mrr": round(float(r.mrr), 4)}
                                  for r in s.itertuples()}
+    out["samples"] = {}
+    for model, path in (silhouettes or {}).items():
+        sil = pd.read_csv(path, sep="\t")
+        out["samples"][model] = {
+            f"{r.space}_{r.species}_{r.labels}": None if pd.isna(r.silhouette) else round(float(r.silhouette), 4)
+            for r in sil.itertuples()}
+    out["contextual"] = {}
+    for model, path in (contextual or {}).items():
+        n = pq.read_table(path, columns=["n_samples"])["n_samples"].to_numpy()
+        out["contextual"][model] = {"genes": int(len(n)), "median_samples_per_gene": float(np.median(n)) if len(n) else 0}
+    out["perturbation"] = {}
+    for (run, model), (genes_path, samples_path) in (perturbation or {}).items():
+        g = pd.read_parquet(genes_path)
+        smp = pd.read_parquet(samples_path)
+        top = g.head(10)
+        out["perturbation"].setdefault(run, {})[model] = {
+            "samples": int(len(smp)), "genes": int(len(g)), "genes_fdr_0.05": int((g["fdr"] < 0.05).sum()),
+            "median_sample_shift": round(float(smp["shift"].median()), 6),
+            "median_null_sample_shift": round(float(smp["null_mean_shift"].median()), 6),
+            "top_genes": [{"symbol": r.symbol, "ensembl_id": r.ensembl_id, "mean_shift": round(float(r.mean_shift), 6),
+                           "excess_shift": round(float(r.excess_shift), 6), "fdr": round(float(r.fdr), 4)}
+                          for r in top.itertuples()]}
+    out["attention"] = {}
+    for model, path in (attention or {}).items():
+        h = pd.read_csv(path, sep="\t")
+        enriched = h["enriched"].astype(bool)
+        out["attention"][model] = {"gene_set": str(h["gene_set"].iloc[0]), "heads": int(len(h)),
+                                   "enriched_heads": int(enriched.sum()),
+                                   "enriched_fraction": round(float(enriched.mean()), 4),
+                                   "median_entropy_ratio": round(float((h["entropy"] / h["uniform_entropy"]).median()), 4)}
     write_json(out, out_summary)
     return out
