@@ -75,6 +75,41 @@ def test_calculator_pages_and_errors(run_dir, monkeypatch):
     assert "'AA' is not in the embedding" in at.error[0].value
 
 
+def test_samples_and_perturbation_pages(run_dir, monkeypatch):
+    emb = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.2]], dtype=np.float32)
+    (run_dir / "samples" / "gpt").mkdir(parents=True)
+    pd.DataFrame({"sample_id": ["s1", "s2", "s3", "s4"], "dataset": "d", "series_id": ["x", "x", "y", "y"],
+                  "species": "human", "split": "train", "embedding": list(emb)}).to_parquet(
+        run_dir / "samples" / "gpt" / "embeddings.parquet")
+    (run_dir / "perturbation" / "up_a" / "gpt").mkdir(parents=True)
+    pd.DataFrame({"ensembl_id": ["ENSG00000000001", "ENSG00000000002"], "symbol": ["B", "C"], "token": ["t1", "t2"],
+                  "mean_shift": [0.2, 0.1], "null_mean_shift": [0.05, 0.09], "excess_shift": [0.15, 0.01],
+                  "n_samples": [4, 4], "p_value": [0.0099, 0.4], "fdr": [0.0198, 0.4]}).to_parquet(
+        run_dir / "perturbation" / "up_a" / "gpt" / "gene_shifts.parquet")
+    at = _app(run_dir, monkeypatch).run()
+    at.sidebar.radio[0].set_value("samples").run()
+    assert not at.exception and not at.error
+    chart = next(e for e in at.main if getattr(e, "type", "") == "vega_lite_chart")
+    assert '"tooltip"' in chart.proto.spec and "sample_id" in chart.proto.spec  # hover names the sample
+    at.sidebar.radio[0].set_value("perturbation").run()
+    assert at.selectbox(key="run").value == "up_a"
+    assert at.table[0].value["symbol"].tolist() == ["B", "C"]
+
+
+def test_explore_sample_map_separates_planted_groups(run_dir):
+    from generain.explore import sample_map
+
+    rng = np.random.default_rng(0)
+    emb = np.r_[rng.normal(0, 0.1, (10, 8)) + 3, rng.normal(0, 0.1, (10, 8)) - 3].astype(np.float32)
+    (run_dir / "samples" / "gpt").mkdir(parents=True)
+    pd.DataFrame({"sample_id": [f"s{i}" for i in range(20)], "dataset": "d", "series_id": ["a"] * 10 + ["b"] * 10,
+                  "species": "human", "split": "train", "embedding": list(emb)}).to_parquet(
+        run_dir / "samples" / "gpt" / "embeddings.parquet")
+    m = sample_map(run_dir, "gpt")
+    a, b = m.loc[m["series_id"] == "a", "x"], m.loc[m["series_id"] == "b", "x"]
+    assert (a.min() > b.max()) or (b.min() > a.max())  # PC 1 splits the two planted groups
+
+
 def test_real_browser_shows_the_neighbours(run_dir, tmp_path):
     """Headless Chromium opens the app on 127.0.0.1, asks for A's neighbours, and the table is in the page."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

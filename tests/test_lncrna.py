@@ -37,8 +37,8 @@ def tiny_kwargs(**over):
 
 
 def expected_long() -> pd.DataFrame:
-    rows = [(IDS[l], SYMBOLS[l], PROPS["source"][p], PROPS["term_id"][p], sig(Z[p][l]))
-            for p in range(3) for l in range(4)]
+    rows = [(IDS[g], SYMBOLS[g], PROPS["source"][p], PROPS["term_id"][p], sig(Z[p][g]))
+            for p in range(3) for g in range(4)]
     df = pd.DataFrame(rows, columns=list(lncrna.PREDICTION_COLUMNS))
     df["probability"] = df["probability"].astype(np.float32)
     return df
@@ -212,8 +212,8 @@ def test_top_predictions_tiny_case(batch):
             (1, 0, 1.0, 1 / 2), (1, 2, -0.5, np.nan),  # 0.73 -> 0.7; 0.38 is below the grid
             (2, 2, 1.5, 1.0), (2, 1, 1.0, 1.0),  # 0.818 -> 0.8: p2's genes at 0.8 and 0.81 are members
             (3, 0, 1.0, 1 / 2), (3, 1, 1.0, 1.0)]  # tie at logit 1: the earlier property ranks first
-    assert got["ensembl_id"].tolist() == [IDS[l] for l, *_ in want]
-    assert got["symbol"].tolist() == [SYMBOLS[l] for l, *_ in want]
+    assert got["ensembl_id"].tolist() == [IDS[g] for g, *_ in want]
+    assert got["symbol"].tolist() == [SYMBOLS[g] for g, *_ in want]
     assert got["rank"].tolist() == [1, 2] * 4
     assert got["term_id"].tolist() == [PROPS["term_id"][p] for _, p, *_ in want]
     assert got["source"].tolist() == [PROPS["source"][p] for _, p, *_ in want]

@@ -15,11 +15,12 @@ from pathlib import Path
 import streamlit as st
 
 from generain.cli import parse_expression
-from generain.explore import GeneEmbedding, RunAnnotations
+from generain.explore import GeneEmbedding, RunAnnotations, perturbation_genes, perturbation_runs, sample_map
 from generain.utils import InputError
 
 PAGES = {"similar": "Similar genes", "similarity": "Similarity", "calculator": "Calculator",
-         "terms": "Calculator (several terms)", "map": "Visualization"}
+         "terms": "Calculator (several terms)", "map": "Visualization", "samples": "Samples",
+         "perturbation": "Perturbation"}
 
 
 @st.cache_resource
@@ -31,7 +32,33 @@ def _load(run: str, model: str, path: str) -> tuple[GeneEmbedding, RunAnnotation
 
 def _table(df) -> None:
     # st.table renders plain HTML (readable by any browser and by tests), unlike the canvas of st.dataframe
-    st.table(df.style.format({c: "{:.4f}" for c in ("cosine", "probability") if c in df}))
+    st.table(df.style.format({c: "{:.4f}" for c in ("cosine", "probability") if c in df}
+                             | {c: "{:.3g}" for c in ("mean_shift", "null_mean_shift", "excess_shift", "p_value",
+                                                      "fdr") if c in df}))
+
+
+def _samples_page(run: str, model: str) -> None:
+    import altair as alt
+
+    coords = sample_map(run, model)
+    color = st.radio("Colour by", ["series_id", "dataset", "split"], horizontal=True, key="colour")
+    chart = alt.Chart(coords).mark_circle(size=40).encode(
+        x=alt.X("x", title="PC 1"), y=alt.Y("y", title="PC 2"), color=alt.Color(f"{color}:N"),
+        tooltip=["sample_id", "dataset", "series_id", "split"])
+    st.altair_chart(chart, width="stretch")
+    st.caption(f"{len(coords)} samples: the first two principal components of {model}'s sample embeddings "
+               "(mean hidden state over each sample's genes). Hover a point for its sample id and dataset.")
+
+
+def _perturbation_page(run: str, model: str, n: int) -> None:
+    runs = perturbation_runs(run, model)
+    if not runs:
+        st.info(f"No perturbation results for {model} in {run} (config perturbation.runs).")
+        return
+    name = st.selectbox("Perturbation run", runs, key="run")
+    st.caption("Genes whose hidden state shifted most against perturbing genes of matched rank "
+               "(empirical p-value, Benjamini-Hochberg FDR)")
+    _table(perturbation_genes(run, model, name, n=n))
 
 
 def _species(emb: GeneEmbedding) -> str | None:
@@ -100,6 +127,10 @@ def main() -> None:
             expr = st.text_input("Sum of genes, e.g. APP - APOE + 0.5*BRCA1", key="expr")
             if expr:
                 _table(emb.combine(parse_expression([expr]), n=n, species=species))
+        elif page == "samples":
+            _samples_page(run, model)
+        elif page == "perturbation":
+            _perturbation_page(run, model, n)
         else:
             lists = {}
             for i in range(3):

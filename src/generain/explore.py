@@ -313,3 +313,51 @@ class RunAnnotations:
             return pd.DataFrame(columns=["human_ensembl_id", "mouse_ensembl_id", "split", "rank", "cosine"])
         r = self.ranks
         return r[(r["human_ensembl_id"] == ensembl_id) | (r["mouse_ensembl_id"] == ensembl_id)].reset_index(drop=True)
+
+
+def sample_map(run_dir: str | os.PathLike[str], model: str) -> pd.DataFrame:
+    """A 2-D map of a run's sample embeddings (samples/{model}/embeddings.parquet).
+
+    Returns
+    -------
+    pandas.DataFrame
+        sample_id, dataset, series_id, split, x, y: the first two principal
+        components of the sample embeddings (scikit-learn PCA).
+
+    Raises
+    ------
+    InputError
+        If the run has no sample embeddings for ``model``.
+    """
+    from sklearn.decomposition import PCA
+
+    path = Path(run_dir) / "samples" / model / "embeddings.parquet"
+    if not path.exists():
+        raise InputError(f"{path}: no sample embeddings (rule embed_samples) in this run")
+    df = pd.read_parquet(path)
+    x = np.stack(df["embedding"].to_numpy()).astype(np.float64)
+    xy = PCA(n_components=2).fit_transform(x) if len(x) >= 2 else np.zeros((len(x), 2))
+    return df[["sample_id", "dataset", "series_id", "split"]].assign(x=xy[:, 0], y=xy[:, 1])
+
+
+def perturbation_runs(run_dir: str | os.PathLike[str], model: str) -> list[str]:
+    """Names of the perturbation runs with results for ``model`` (perturbation/{run}/{model}/), sorted."""
+    root = Path(run_dir) / "perturbation"
+    if not root.exists():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / model / "gene_shifts.parquet").exists())
+
+
+def perturbation_genes(run_dir: str | os.PathLike[str], model: str, name: str, *, n: int = 20) -> pd.DataFrame:
+    """The first ``n`` rows of a perturbation run's gene shifts (by p-value, then shift above the null).
+
+    Raises
+    ------
+    InputError
+        If the run has no such perturbation results.
+    """
+    path = Path(run_dir) / "perturbation" / name / model / "gene_shifts.parquet"
+    if not path.exists():
+        raise InputError(f"{path}: no perturbation results")
+    cols = ["symbol", "ensembl_id", "mean_shift", "null_mean_shift", "excess_shift", "n_samples", "p_value", "fdr"]
+    return pd.read_parquet(path, columns=cols).head(n)
