@@ -11,12 +11,24 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml", "geneformer.yaml"])
 def test_ready_configs_validate(name):
-    jsonschema.validate(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for section, values in yaml.safe_load((REPO / "config" / name).read_text()).items():  # --configfile merges
+        cfg[section] = {**cfg[section], **values} if isinstance(values, dict) else values
+    jsonschema.validate(cfg, SCHEMA)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml"])
+def test_geneformer_preset_is_geneformers_published_shape():
+    g = yaml.safe_load((REPO / "config" / "geneformer.yaml").read_text())
+    assert g["normalization"]["method"] == "rank_value" and g["models"] == ["bert_pred_genes"]
+    assert g["tokens"]["length"] == 2048 and g["train"]["mask_fraction"] == 0.15
+    assert {k: g["model"][k] for k in ("n_layer", "n_embd", "n_head", "n_inner", "activation")} == {
+        "n_layer": 6, "n_embd": 256, "n_head": 4, "n_inner": 512, "activation": "relu"}
+    assert g["train"]["group_by_length"] is True
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml", "geneformer.yaml"])
 def test_every_config_key_is_commented(name):
     """Each key has a comment line above it (keys of a dataset entry share the list's comment)."""
     lines = (REPO / "config" / name).read_text().splitlines()

@@ -19,7 +19,7 @@ from generain import MASK_ID, PAD_ID
 from generain.model import IGNORE_INDEX
 from generain.tokenize import write_token_shards
 from generain.training.checkpoint import load_model
-from generain.training.data import EpochSampler
+from generain.training.data import EpochSampler, group_by_length, trim_padding
 from generain.training.fit import TrainSettings, fit_model
 from generain.training.launch import write_spec
 from generain.training.masking import gpt_inputs, mask_expression_bins, mask_gene_tokens
@@ -80,6 +80,45 @@ def test_epoch_sampler_is_seeded_sharded_and_skips():
     assert list(a) == first[4:] and list(a) == first  # skip applies to one iteration only
     ranks = [list(EpochSampler(7, seed=0, shuffle=False, num_replicas=2, rank=r)) for r in (0, 1)]
     assert ranks == [[0, 2, 4, 6], [1, 3, 5, 0]]  # wrapped to equal length, dealt round-robin
+
+
+def test_group_by_length_sorts_within_groups_only():
+    lengths = np.array([5, 9, 1, 7, 3, 8, 2, 6])
+    order = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    # groups of 4: [0 1 2 3] -> lengths 5 9 1 7 -> 1 3 0 2; [4 5 6 7] -> 3 8 2 6 -> 5 7 4 6
+    assert group_by_length(order, lengths, 4).tolist() == [1, 3, 0, 2, 5, 7, 4, 6]
+    ties = group_by_length(np.array([3, 2, 1, 0]), np.array([4, 4, 4, 4]), 4)
+    assert ties.tolist() == [3, 2, 1, 0]  # stable: equal lengths keep the shuffled order
+
+
+def test_length_grouped_sampler_is_seeded_resumable_and_pads_less():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 2049, 400)
+    a = EpochSampler(400, seed=5, shuffle=True, lengths=lengths, group_size=8 * 50)
+    first = list(a)
+    assert sorted(first) == list(range(400))
+    assert first == list(EpochSampler(400, seed=5, shuffle=True, lengths=lengths, group_size=400))
+    a.skip = 37
+    assert list(a) == first[37:]  # resuming inside the epoch continues the same order
+    a.set_epoch(1)
+    assert list(a) != first
+    plain = list(EpochSampler(400, seed=5, shuffle=True))
+
+    def padding(order):  # share of padded positions when each batch of 8 is cut after its longest
+        b = lengths[np.asarray(order)].reshape(-1, 8)
+        return 1 - b.sum() / (b.max(1) * 8).sum()
+
+    assert padding(first) < 0.05 < 0.3 < padding(plain)
+
+
+def test_trim_padding_cuts_after_the_longest_sequence():
+    batch = [{"genes": torch.tensor([5, 6, 0, 0, 0]), "expr": torch.tensor([9, 8, 0, 0, 0])},
+             {"genes": torch.tensor([7, 8, 9, 0, 0]), "expr": torch.tensor([3, 2, 1, 0, 0])}]
+    out = trim_padding(batch)
+    assert out["genes"].tolist() == [[5, 6, 0, 0], [7, 8, 9, 0]]  # longest 3, plus one padding column
+    assert out["expr"].tolist() == [[9, 8, 0, 0], [3, 2, 1, 0]]
+    full = [{"genes": torch.tensor([1, 2]), "expr": torch.tensor([1, 1])}] * 2
+    assert trim_padding(full)["genes"].shape == (2, 2)
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +202,33 @@ def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     metrics = pd.read_csv(out / "metrics.csv")
     assert metrics["epoch"].tolist() == list(range(6))
+
+
+def test_length_grouped_training_resumes_to_the_same_result(corpus, tmp_path):
+    """With group_by_length, each model type trains on cut batches, and a run stopped after 2 epochs and
+    resumed for 4 more ends where an uninterrupted 6-epoch run ends."""
+    for model_type in ("gpt", "bert_pred_genes", "bert_pred_expr"):
+        s = fit_model(**_kwargs(corpus, tmp_path / model_type, model_type, epochs=2, group_by_length=True))
+        assert s["steps"] == 20 and np.isfinite(s["final_val_loss"])
+    ref = fit_model(**_kwargs(corpus, tmp_path / "ref", epochs=6, group_by_length=True))
+    out = tmp_path / "killed"
+    kwargs = _kwargs(corpus, out, epochs=6, group_by_length=True)
+    proc = _run_worker(kwargs, tmp_path / "spec.json")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = sorted((out / "checkpoints").glob("step*.ckpt"))
+        if done and int(done[-1].stem[4:]) >= 14:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = fit_model(**kwargs)
+    assert resumed["resumed_from"] == "last.ckpt" and resumed["steps"] == ref["steps"] == 60
+    assert resumed["final_val_loss"] == pytest.approx(ref["final_val_loss"], abs=1e-6)
+    a = load_model(out / "model.pt")[1].state_dict()
+    b = load_model(tmp_path / "ref" / "model.pt")[1].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
 def test_changed_settings_start_afresh(corpus, tmp_path):

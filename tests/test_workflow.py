@@ -575,8 +575,9 @@ def test_generated_config_plans_from_a_clean_results_folder(tmp_path):
     assert "simulate_human_mouse" in out and "normalize_counts" in out and "scan_shard" not in out, out[-3000:]
 
 
-@pytest.mark.parametrize("configfile", [None, "config/archs4_mouse.yaml"])  # the demo; streaming rules too
+@pytest.mark.parametrize("configfile", [None, "config/archs4_mouse.yaml", "config/geneformer.yaml"])
 def test_lint_is_clean(configfile):
+    """The demo; the streaming rules; Geneformer's preset."""
     extra = ["--configfile", configfile] if configfile else []
     proc = subprocess.run([*SNAKEMAKE, "--lint", *extra], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Lints for" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr

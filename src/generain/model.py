@@ -43,7 +43,8 @@ IGNORE_INDEX = -100
 #: The model types of the GeneRAIN paper, as named in the output contract.
 MODEL_TYPES = ("gpt", "bert_pred_genes", "bert_pred_expr")
 
-_ACTIVATIONS = {"gelu": lambda x: F.gelu(x), "gelu_new": lambda x: F.gelu(x, approximate="tanh")}
+_ACTIVATIONS = {"gelu": lambda x: F.gelu(x), "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+                "relu": F.relu}
 
 
 @dataclass
@@ -59,7 +60,8 @@ class ModelConfig:
         Position-embedding rows: the sequence length (gpt, bert_pred_genes)
         or the gene vocabulary size (bert_pred_expr, positions = gene ids).
     activation : str
-        ``gelu`` (erf; GeneRAIN's ``hidden_act``) or ``gelu_new`` (tanh, GPT-2's).
+        ``gelu`` (erf; GeneRAIN's ``hidden_act``), ``gelu_new`` (tanh, GPT-2's)
+        or ``relu`` (Geneformer's).
     layer_norm_eps : float
         LayerNorm epsilon (GeneRAIN: 1e-12 for both GPT and BERT).
     """

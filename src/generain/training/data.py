@@ -20,6 +20,7 @@ class SampleDataset(Dataset):
 
     def __init__(self, shards: TokenShards, rows: np.ndarray) -> None:
         self.shards, self.rows = shards, rows
+        self.lengths = shards.index["n_tokens"].to_numpy()[rows].astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -29,18 +30,58 @@ class SampleDataset(Dataset):
         return {"genes": torch.from_numpy(genes.astype(np.int64)), "expr": torch.from_numpy(expr.astype(np.int64))}
 
 
+#: Batches per length-sorted group ("megabatch") of :class:`EpochSampler` with ``lengths``
+#: (Hugging Face's LengthGroupedSampler uses 50, as Geneformer's training does).
+MEGABATCH_BATCHES = 50
+
+
+def group_by_length(order: np.ndarray, lengths: np.ndarray, group: int) -> np.ndarray:
+    """Length grouping of a shuffled order (Geneformer's efficiency method, Theodoris et al. 2023, Methods).
+
+    The order is cut into consecutive groups of ``group`` samples; each group
+    is sorted by length, longest first (stable), so a batch drawn from it
+    holds sequences of similar length and needs little padding. The group of
+    a sample stays random (the shuffled order decides it); only the order
+    within a group changes. As Hugging Face's ``LengthGroupedSampler``.
+
+    Parameters
+    ----------
+    order : np.ndarray
+        int (n,) sample indices (e.g. a seeded permutation).
+    lengths : np.ndarray
+        int (n_samples,) real tokens of each sample.
+    group : int
+        Samples per group (batch size x :data:`MEGABATCH_BATCHES` x ranks).
+
+    Returns
+    -------
+    np.ndarray
+        int (n,) the same indices, each group sorted by length descending.
+    """
+    out = np.asarray(order).copy()
+    for a in range(0, len(out), group):
+        part = out[a:a + group]
+        out[a:a + group] = part[np.argsort(-lengths[part], kind="stable")]
+    return out
+
+
 class EpochSampler(Sampler[int]):
     """This rank's share of a seeded permutation per epoch (as DistributedSampler).
 
     The order of epoch e is ``permutation(seed, e)`` (or 0..n-1 without
     shuffling), padded by wrapping to a multiple of ``num_replicas`` and dealt
-    round-robin to ranks. ``skip`` samples are dropped from the start of the
-    next iteration only (resuming inside an epoch).
+    round-robin to ranks. With ``lengths``, the shuffled order is grouped by
+    length (:func:`group_by_length`, groups of ``group_size`` samples) before
+    it is dealt. ``skip`` samples are dropped from the start of the next
+    iteration only (resuming inside an epoch): the order is a function of
+    (seed, epoch) alone, so a resumed epoch continues exactly.
     """
 
-    def __init__(self, n: int, *, seed: int, shuffle: bool, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(self, n: int, *, seed: int, shuffle: bool, num_replicas: int = 1, rank: int = 0,
+                 lengths: np.ndarray | None = None, group_size: int = 0) -> None:
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.num_replicas, self.rank = num_replicas, rank
+        self.lengths, self.group_size = lengths, group_size
         self.epoch, self.skip = 0, 0
         self.per_rank = math.ceil(n / num_replicas) if n else 0
 
@@ -55,6 +96,8 @@ class EpochSampler(Sampler[int]):
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
         else:
             order = np.arange(self.n)
+        if self.lengths is not None and self.group_size > 0:
+            order = group_by_length(order, self.lengths, self.group_size)
         total = self.per_rank * self.num_replicas
         order = np.resize(order, total)  # wrap around so every rank gets the same count
         mine = order[self.rank:total:self.num_replicas]
@@ -85,6 +128,22 @@ class ResumableLoader(DataLoader):
         self.batches_done = state["batches_done"]
 
 
+def trim_padding(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Collate samples and cut the columns after the batch's longest real sequence (dynamic padding).
+
+    Used with length grouping only: it changes the tensors' shape, so the
+    masking draws (``torch.rand`` of the batch's shape) differ from a run
+    without it. The GPT keeps one padding column when the longest sequence
+    is shorter than the corpus length, so its last real gene is still a
+    next-gene target.
+    """
+    genes = torch.stack([b["genes"] for b in batch])
+    expr = torch.stack([b["expr"] for b in batch])
+    width = int((genes != 0).sum(1).max()) if len(genes) else 0
+    width = min(genes.shape[1], width + 1)
+    return {"genes": genes[:, :width], "expr": expr[:, :width]}
+
+
 class TokenDataModule(L.LightningDataModule):
     """Train/validation loaders over token shards written by :mod:`generain.tokenize`.
 
@@ -94,10 +153,11 @@ class TokenDataModule(L.LightningDataModule):
     """
 
     def __init__(self, shard_dir: str, index_path: str, *, batch_size: int, seed: int,
-                 num_workers: int) -> None:
+                 num_workers: int, group_by_length: bool = False) -> None:
         super().__init__()
         self.shard_dir, self.index_path = shard_dir, index_path
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.group_by_length = group_by_length
 
     def setup(self, stage: str | None = None) -> None:
         index = pd.read_parquet(self.index_path)
@@ -110,13 +170,17 @@ class TokenDataModule(L.LightningDataModule):
 
     def _sampler(self, dataset: SampleDataset, shuffle: bool) -> EpochSampler:
         world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        return EpochSampler(len(dataset), seed=self.seed, shuffle=shuffle, num_replicas=world, rank=rank)
+        grouping = dict(lengths=dataset.lengths, group_size=self.batch_size * MEGABATCH_BATCHES * world) \
+            if self.group_by_length else {}
+        return EpochSampler(len(dataset), seed=self.seed, shuffle=shuffle, num_replicas=world, rank=rank, **grouping)
 
     def train_dataloader(self) -> ResumableLoader:
         return ResumableLoader(self.train_set, self._sampler(self.train_set, shuffle=True),
                                batch_size=self.batch_size, num_workers=self.num_workers,
-                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
+                               pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
+                               collate_fn=trim_padding if self.group_by_length else None)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, sampler=self._sampler(self.val_set, shuffle=False),
-                          batch_size=self.batch_size, num_workers=self.num_workers)
+                          batch_size=self.batch_size, num_workers=self.num_workers,
+                          collate_fn=trim_padding if self.group_by_length else None)

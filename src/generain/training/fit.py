@@ -54,6 +54,7 @@ class TrainSettings(ConfigSection):
     pct_start: float
     weight_decay: float
     gradient_clip_val: float | None
+    group_by_length: bool
     accelerator: str = runtime_field()
     launcher: str = runtime_field()
     compile: bool = runtime_field()
@@ -146,7 +147,7 @@ def fit_model(
     L.seed_everything(seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     dm = TokenDataModule(str(shard_dir), str(index_path), batch_size=s.batch_size, seed=seed,
-                         num_workers=s.num_workers)
+                         num_workers=s.num_workers, group_by_length=s.group_by_length)
     dm.setup()
     world = s.devices * s.num_nodes
     batches_per_epoch = math.ceil(math.ceil(len(dm.train_set) / world) / s.batch_size)
