@@ -11,11 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml", "geneformer.yaml"])
-def test_ready_configs_validate(name):
+@pytest.mark.parametrize("names", [["config.yaml"], ["generain_paper.yaml"], ["geneformer.yaml"],
+                                   ["generated_human_mouse.yaml", "generated_human_mouse_3000.yaml"]])
+def test_ready_configs_validate(names):
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for section, values in yaml.safe_load((REPO / "config" / name).read_text()).items():  # --configfile merges
-        cfg[section] = {**cfg[section], **values} if isinstance(values, dict) else values
+    for name in names:  # --configfile merges each file over config.yaml, section by section
+        for section, values in yaml.safe_load((REPO / "config" / name).read_text()).items():
+            cfg[section] = {**cfg.get(section, {}), **values} if isinstance(values, dict) else values
     jsonschema.validate(cfg, SCHEMA)
 
 
@@ -28,7 +30,8 @@ def test_geneformer_preset_is_geneformers_published_shape():
     assert g["train"]["group_by_length"] is True
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml", "geneformer.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml", "geneformer.yaml",
+                                  "generated_human_mouse_3000.yaml"])
 def test_every_config_key_is_commented(name):
     """Each key has a comment line above it (keys of a dataset entry share the list's comment)."""
     lines = (REPO / "config" / name).read_text().splitlines()

@@ -654,11 +654,21 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     cfg["model"].update({"n_embd": 32, "n_inner": 64})  # expression_svd keeps n_embd components: 16 miss modules
     cfg["sweep"].update({"baselines": [], "max_properties": 10, "shards": 1})
     cfg["species"].update({"settings": gen["species"]["settings"], "shared_tokens": 300})
+    cfg["perturbation"].update(gen["perturbation"])  # none: the demo's run names the Geuvadis LCL series
     # the streaming path end to end: 2 shards per species; 80% of the passing samples kept for the expression SVD
     # (at 50% its planted-truth top-1 falls to 0.68 with 100 samples per species)
     cfg["normalization"].update({"exact": False, "shard_samples": 100, "matrix_fraction": 0.8})
     _snakemake(tmp_path, cfg)
     res = tmp_path / "results" / "hm"
+    # the mixed model's hidden states: samples of both species, silhouettes per species and over both
+    smp = pd.read_parquet(res / "samples" / "gpt" / "embeddings.parquet")
+    assert set(smp["species"]) == {"human", "mouse"}
+    sil = pd.read_csv(res / "samples" / "gpt" / "silhouette.tsv", sep="\t")
+    assert set(sil["species"]) == {"all", "human", "mouse"}
+    assert set(sil.loc[sil["species"] == "all", "space"]) == {"model"}  # no expression PCA across species
+    ctx = pd.read_parquet(res / "embeddings" / "gpt_contextual.parquet")
+    assert set(ctx["species"]) == {"human", "mouse"}
+    assert len(pd.read_csv(res / "attention" / "gpt" / "heads.tsv", sep="\t")) == 2  # 1 layer x 2 heads
     vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
     mouse = vocab[vocab["species"] == "mouse"]
     assert len(mouse) > 1000 and mouse["token"].str.startswith("m_ENSMUSG").all()
