@@ -25,16 +25,40 @@ def _load(hf: torch.nn.Module, sd: dict[str, torch.Tensor]) -> None:
     assert all("position_ids" in k or "token_type_ids" in k for k in missing), missing
 
 
+def _random_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """Weights off their init values (unit LayerNorms, zero biases), large enough that gelu vs gelu_new differs."""
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return model.eval()
+
+
+def _hf_gpt(ours: torch.nn.Module) -> torch.nn.Module:
+    """transformers' GPT2LMHeadModel of our GPT's shape (eager attention), our weights."""
+    cfg = ours.cfg
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=cfg.vocab_size, n_positions=cfg.n_positions, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+        n_head=cfg.n_head, n_inner=cfg.n_inner, activation_function="gelu", layer_norm_epsilon=1e-12,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation="eager")).eval()
+    _load(hf, hf_state_dict(ours))
+    return hf
+
+
+def _hf_bert(ours: torch.nn.Module) -> torch.nn.Module:
+    """transformers' BertForMaskedLM of our BERT's shape (eager attention, so it returns probabilities), our weights."""
+    cfg = ours.cfg
+    hf = transformers.BertForMaskedLM(transformers.BertConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.n_embd, num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.n_head,
+        intermediate_size=cfg.n_inner, hidden_act="gelu", layer_norm_eps=1e-12,
+        max_position_embeddings=cfg.n_positions, type_vocab_size=1, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, attn_implementation="eager")).eval()
+    _load(hf, hf_state_dict(ours))
+    return hf
+
+
 def test_gpt_matches_gpt2lmheadmodel():
     torch.manual_seed(0)
-    cfg = model_config_for("gpt", n_genes=50, length=16, **SHAPE)
-    ours = build_model("gpt", cfg).eval()
-    for p in ours.parameters():  # off the init values (unit LayerNorms, zero biases) and large enough that gelu vs gelu_new differs by >1e-4
-        torch.nn.init.normal_(p, std=0.3)
-    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=4, n_inner=64, activation_function="gelu",
-        layer_norm_epsilon=1e-12, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)).eval()
-    _load(hf, hf_state_dict(ours))
+    ours = _random_weights(build_model("gpt", model_config_for("gpt", n_genes=50, length=16, **SHAPE)))
+    hf = _hf_gpt(ours)
     idx = torch.randint(3, 50, (3, 16))
     with torch.no_grad():
         a, _ = ours(idx)
@@ -48,14 +72,8 @@ def test_bert_matches_bertformaskedlm(model_type):
     torch.manual_seed(1)
     n_genes, T = 60, 12
     cfg = model_config_for(model_type, n_genes=n_genes, length=T, **SHAPE)
-    ours = build_model(model_type, cfg).eval()
-    for p in ours.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    hf = transformers.BertForMaskedLM(transformers.BertConfig(
-        vocab_size=cfg.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        hidden_act="gelu", layer_norm_eps=1e-12, max_position_embeddings=cfg.n_positions, type_vocab_size=1,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).eval()
-    _load(hf, hf_state_dict(ours))
+    ours = _random_weights(build_model(model_type, cfg))
+    hf = _hf_bert(ours)
     key_mask = torch.ones(2, T, dtype=torch.bool)
     key_mask[1, 9:] = False  # the second sample has 9 real tokens, then padding
     if model_type == "bert_pred_genes":
@@ -79,15 +97,8 @@ def test_gpt_hidden_states_and_attention_match_gpt2(layer):
     """hidden_state(layer) is Hugging Face's hidden_states[layer] (the last one after ln_f); attention()
     gives its eager attention probabilities, layer by layer."""
     torch.manual_seed(2)
-    cfg = model_config_for("gpt", n_genes=40, length=10, **SHAPE)
-    ours = build_model("gpt", cfg).eval()
-    for p in ours.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=40, n_positions=10, n_embd=32, n_layer=2, n_head=4, n_inner=64, activation_function="gelu",
-        layer_norm_epsilon=1e-12, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        attn_implementation="eager")).eval()
-    _load(hf, hf_state_dict(ours))
+    ours = _random_weights(build_model("gpt", model_config_for("gpt", n_genes=40, length=10, **SHAPE)))
+    hf = _hf_gpt(ours)
     idx = torch.randint(3, 40, (2, 10))
     with torch.no_grad():
         out = hf(input_ids=idx, output_hidden_states=True, output_attentions=True)
@@ -103,14 +114,8 @@ def test_bert_hidden_states_and_attention_match_bertformaskedlm(model_type):
     torch.manual_seed(3)
     n_genes, T = 60, 12
     cfg = model_config_for(model_type, n_genes=n_genes, length=T, **SHAPE)
-    ours = build_model(model_type, cfg).eval()
-    for p in ours.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    hf = transformers.BertForMaskedLM(transformers.BertConfig(
-        vocab_size=cfg.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        hidden_act="gelu", layer_norm_eps=1e-12, max_position_embeddings=cfg.n_positions, type_vocab_size=1,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="eager")).eval()
-    _load(hf, hf_state_dict(ours))
+    ours = _random_weights(build_model(model_type, cfg))
+    hf = _hf_bert(ours)
     key_mask = torch.ones(2, T, dtype=torch.bool)
     key_mask[1, 7:] = False
     idx = torch.randint(3, cfg.vocab_size, (2, T))
