@@ -65,7 +65,7 @@ def scores(vectors: np.ndarray, modules: np.ndarray) -> dict[str, float]:
 def corpus(path: Path, truth: simulate.PlantedArchs4, out: Path, length: int, seed: int):
     """Tokens of the passing samples; returns (vocab, kept genes with module, log matrix, shard dir, index)."""
     cm = io.read_archs4(path, progress=False)
-    fails = truth.samples.set_index("sample_id").loc[cm.samples["sample_id"], "fails"].fillna("").to_numpy()
+    fails = truth.samples.set_index("sample_id").loc[cm.sample_ids, "fails"].fillna("").to_numpy()
     log = normalize.cp10m_log10(cm.counts[:, fails == ""])
     keep = log.mean(1) > 0.1
     genes = truth.genes[keep].reset_index(drop=True).assign(species="human")
@@ -76,7 +76,7 @@ def corpus(path: Path, truth: simulate.PlantedArchs4, out: Path, length: int, se
     gt, et, nt = tokenize.tokenize_samples(sc, eligible, log, ids, length=length)
     n = gt.shape[0]
     split = tokenize.split_samples(n, validation_fraction=0.1, seed=seed)
-    write = dict(sample_ids=cm.samples["sample_id"].to_numpy()[fails == ""], gene_tokens=gt, expr_tokens=et,
+    write = dict(sample_ids=np.asarray(cm.sample_ids)[fails == ""], gene_tokens=gt, expr_tokens=et,
                  n_tokens=nt, split=split)
     index = tokenize.write_token_shards(out / "shards", out / "index.parquet", **write)
     return vocab, genes, log, index
