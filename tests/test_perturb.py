@@ -88,6 +88,27 @@ def test_shifts_follow_the_positions_that_moved():
     assert 14 not in shifts.index  # the GPT reads 11 of the 12 tokens; gene 14 moved to position 10, unread before
     np.testing.assert_allclose(shifts.loc[[3, 4, 5, 6], "p_value"], 1.0)  # never above the null
     assert ((shifts["fdr"] >= shifts["p_value"]) | shifts["fdr"].isna()).all()
+    # every null draw shifts each gene alike here (never, or by one place): the normal approximation is undefined
+    assert shifts["z_score"].isna().all() and shifts["p_value_normal"].isna().all()
+
+
+def test_normal_approximation_of_the_null():
+    """A random BERT read at layer 1: every gene's shift depends on the context, so the draws vary; z is the
+    excess over the null mean in units of the draws' standard deviation, and its one-sided p-value."""
+    from scipy.stats import norm
+
+    torch.manual_seed(3)
+    m = build_model("bert_pred_genes", model_config_for("bert_pred_genes", n_genes=60, length=16, n_layer=2,
+                                                        n_head=2, n_embd=8, n_inner=16, dropout=0.0)).eval()
+    rng = np.random.default_rng(0)
+    genes = np.stack([np.r_[30, rng.permutation(np.arange(3, 60)[np.arange(3, 60) != 30])[:15]] for _ in range(8)])
+    res = perturb.perturbation_effects(m, "bert_pred_genes", genes, np.ones_like(genes), np.array([30]), "delete",
+                                       layer=1, n_draws=40, window=3, pool=np.arange(3, 60), seed=0)
+    g = res.genes
+    assert g["z_score"].notna().all()
+    np.testing.assert_allclose(g["p_value_normal"], norm.sf(g["z_score"]))
+    assert (np.sign(g["z_score"]) == np.sign(g["excess_shift"])).all()
+    assert (g["fdr_normal"] >= g["p_value_normal"] - 1e-12).all()
 
 
 def test_delete_of_a_gene_no_sample_holds_is_an_error():

@@ -217,7 +217,7 @@ def test_model_use_outputs(demo_run, model):
     assert list(auc["term_id"]) == list(pd.read_parquet(res / "sweep" / model / "auc.parquet")["term_id"])
     g = pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / model / "gene_shifts.parquet")
     assert list(g.columns) == ["ensembl_id", "symbol", "token", "mean_shift", "null_mean_shift", "excess_shift",
-                               "n_samples", "p_value", "fdr"]
+                               "n_samples", "p_value", "fdr", "z_score", "p_value_normal", "fdr_normal"]
     assert "HLA-DRA" not in set(g["symbol"]) and g["p_value"].between(1 / 101, 1).all()
     assert g["p_value"].is_monotonic_increasing and (g["fdr"] >= g["p_value"] - 1e-12).all()
     s = pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / model / "sample_shifts.parquet")

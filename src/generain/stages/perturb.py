@@ -84,8 +84,8 @@ def perturb_genes(
     ``run``: name, genes, mode, samples ({datasets, series, sample_ids}, each
     optional; every filter given must match). Outputs: ``out_genes``
     (gene_shifts.parquet: ensembl_id, symbol, token, mean_shift,
-    null_mean_shift, excess_shift, n_samples, p_value, fdr; by p_value, then
-    excess_shift, largest first);
+    null_mean_shift, excess_shift, n_samples, p_value, fdr, z_score,
+    p_value_normal, fdr_normal; by p_value, then excess_shift, largest first);
     ``out_samples`` (sample_shifts.parquet: sample_id, dataset, series_id,
     position (the first gene's position in the original sequence, -1 if
     absent), shift, null_mean_shift, p_value); ``out_plot`` (top genes).
@@ -128,7 +128,7 @@ def perturb_genes(
                          symbol=info.loc[res.genes["token"], "symbol"].fillna("").to_numpy(),
                          token_name=info.loc[res.genes["token"], "token"].to_numpy())
     g = g[["ensembl_id", "symbol", "token_name", "mean_shift", "null_mean_shift", "excess_shift", "n_samples",
-           "p_value", "fdr"]]
+           "p_value", "fdr", "z_score", "p_value_normal", "fdr_normal"]]
     g = g.rename(columns={"token_name": "token"})
     write_parquet(pa.Table.from_pandas(g, preserve_index=False), out_genes)
     srows = rows[res.samples["row"].to_numpy()]
@@ -143,5 +143,6 @@ def perturb_genes(
     log.info("%s: top shifted genes\n%s", what, top.to_string(index=False))
     return {"samples": int(len(s)), "skipped_samples": int(res.skipped), "genes": int(len(g)),
             "genes_fdr_0.05": int((g["fdr"] < 0.05).sum()),
+            "genes_fdr_normal_0.05": int((g["fdr_normal"] < 0.05).sum()),
             "median_sample_shift": float(s["shift"].median()),
             "median_null_sample_shift": float(s["null_mean_shift"].median())}

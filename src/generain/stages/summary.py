@@ -122,10 +122,12 @@ def summarize_run(
         top = g.head(10)
         out["perturbation"].setdefault(run, {})[model] = {
             "samples": int(len(smp)), "genes": int(len(g)), "genes_fdr_0.05": int((g["fdr"] < 0.05).sum()),
+            "genes_fdr_normal_0.05": int((g["fdr_normal"] < 0.05).sum()),
             "median_sample_shift": round(float(smp["shift"].median()), 6),
             "median_null_sample_shift": round(float(smp["null_mean_shift"].median()), 6),
             "top_genes": [{"symbol": r.symbol, "ensembl_id": r.ensembl_id, "mean_shift": round(float(r.mean_shift), 6),
-                           "excess_shift": round(float(r.excess_shift), 6), "fdr": round(float(r.fdr), 4)}
+                           "excess_shift": round(float(r.excess_shift), 6), "fdr": round(float(r.fdr), 4),
+                           "fdr_normal": None if pd.isna(r.fdr_normal) else round(float(r.fdr_normal), 6)}
                           for r in top.itertuples()]}
     out["attention"] = {}
     for model, path in (attention or {}).items():
