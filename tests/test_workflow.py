@@ -601,7 +601,9 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     assert slurm.returncode == 0, slurm.stderr[-3000:]
     a, b = _job_counts(local.stdout + local.stderr), _job_counts(slurm.stdout + slurm.stderr)
     assert a == b and a["train_model"] == 4 and a["ingest_counts"] == 1
-    assert a["sweep_properties"] == 8 and a["make_baseline"] == 5  # 3 models + random, svd, 3 shuffled; 1 shard
+    # 3 models, their 3 contextual embeddings, random, svd, 3 shuffled; 1 shard
+    assert a["sweep_properties"] == 11 and a["make_baseline"] == 5
+    assert a["embed_samples"] == a["perturb_genes"] == a["attention_heads"] == 3
 
 
 def test_sweep_agrees_with_sklearn_on_the_demo_embedding(demo_run):
