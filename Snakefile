@@ -44,6 +44,13 @@ else:
 
 include: "rules/qc.smk"
 include: "rules/train.smk"
+
+
+if PRETRAINED:
+
+    include: "rules/pretrained.smk"
+
+
 include: "rules/sweep.smk"
 include: "rules/lncrna.smk"
 include: "rules/species.smk"

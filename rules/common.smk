@@ -125,6 +125,82 @@ SWEEP_EMBEDDINGS = MODELS + list(CONTEXTUAL) + list(BASELINES)
 PERTURBATION_RUNS = {r["name"]: r for r in config["perturbation"]["runs"]}
 if len(PERTURBATION_RUNS) != len(config["perturbation"]["runs"]):
     raise ValueError("config perturbation.runs: names must be unique")
+PRETRAINED = config["pretrained"]
+
+
+def _pretrained_source():
+    """The gene index and normalization reference shared by every config ``pretrained`` entry (None: no
+    import). Checked at parse time: a clear error names the config key to change."""
+    if not PRETRAINED:
+        return None
+    where = "config pretrained"
+    for m, e in PRETRAINED.items():
+        if m not in MODELS:
+            raise ValueError(f"{where}.{m}: {m} is not in `models`; add it there")
+        fmt = e["format"]
+        need = "boundaries" if fmt == "generain" else "gene_medians"
+        if not e.get(need):
+            raise ValueError(f"{where}.{m}: a {fmt} model needs `{need}`")
+        if fmt == "geneformer" and m != "bert_pred_genes":
+            raise ValueError(
+                f"{where}.{m}: Geneformer models are BERTs over gene tokens; list one as bert_pred_genes"
+            )
+    keys = ("format", "gene_index", "boundaries", "gene_medians")
+    shared = {tuple(e.get(k) for k in keys) for e in PRETRAINED.values()}
+    if len(shared) > 1:
+        raise ValueError(
+            f"{where}: the entries must share format, gene_index and boundaries/gene_medians (a run has one "
+            "vocabulary); import models with different gene indexes in separate runs"
+        )
+    fmt, gene_index, boundaries, medians = shared.pop()
+    method = {"generain": "binning", "geneformer": "rank_value"}[fmt]
+    if config["normalization"]["method"] != method:
+        raise ValueError(f"{where}: {fmt} models need normalization.method: {method}")
+    if fmt == "generain" and config["normalization"]["n_bins"] != 2000:
+        raise ValueError(
+            f"{where}: GeneRAIN's reference has 2000 bins; set normalization.n_bins: 2000"
+        )
+    if config["normalization"]["reference"]:
+        raise ValueError(
+            f"{where}: the model brings its own reference; set normalization.reference: null"
+        )
+    if STREAM:
+        raise ValueError(
+            f"{where}: importing models needs the in-memory path (normalization.exact: true)"
+        )
+    if len(SPECIES) > 1:
+        raise ValueError(
+            f"{where}: imported models are human models; the run has {', '.join(SPECIES)}"
+        )
+    return {"format": fmt, "gene_index": gene_index, "reference": boundaries or medians}
+
+
+PRETRAINED_SOURCE = _pretrained_source()
+
+
+def pretrained_path(name):
+    """A file of the imported vocabulary: vocab.tsv, gene_map.tsv, token_rows.tsv, vocabulary.json, and the
+    reference (bin_reference.h5, GeneRAIN; gene_medians.tsv, Geneformer)."""
+    return os.path.join(RESULTS, "pretrained", name)
+
+
+def pretrained_reference():
+    """The imported normalization reference in this project's format (empty without an import)."""
+    if not PRETRAINED_SOURCE:
+        return []
+    name = (
+        "bin_reference.h5"
+        if PRETRAINED_SOURCE["format"] == "generain"
+        else "gene_medians.tsv"
+    )
+    return [pretrained_path(name)]
+
+
+def pretrained_vocab():
+    """The imported vocabulary, fixing the main corpus's tokens (empty without an import)."""
+    return [pretrained_path("vocab.tsv")] if PRETRAINED else []
+
+
 SWEEP_SHARDS = config["sweep"]["shards"]
 SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
 INFERENCE_GPUS = 1 if config["inference"]["device"].startswith("cuda") else 0
@@ -316,7 +392,11 @@ def svd_matrix(species):
 
 
 def bin_reference_input(species):
-    """normalization.reference for a species: one path (single-species runs) or {species: path}."""
+    """The reference a species is binned (or ranked) against: the imported model's (config pretrained), or
+    normalization.reference: one path (single-species runs) or {species: path}; empty: none.
+    """
+    if PRETRAINED:
+        return pretrained_reference()
     ref = config["normalization"]["reference"]
     if isinstance(ref, dict):
         ref = ref.get(species)

@@ -7,6 +7,8 @@ rule normalize_counts:
     input:
         matrices=lambda wc: ingested("h5", wc.species),
         qc=os.path.join(RESULTS, "qc", "samples.parquet"),
+        # an imported model's vocabulary replaces the gene filters
+        vocab=pretrained_vocab(),
     output:
         matrix=normalized("{species}", "log_cp10m.h5"),
         genes=normalized("{species}", "genes.tsv"),

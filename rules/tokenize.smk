@@ -11,6 +11,8 @@ rule tokenize_samples:
     input:
         matrices=expand(normalized("{species}", "log_cp10m.h5"), species=SPECIES),
         scores=expand(normalized("{species}", "scores.h5"), species=SPECIES),
+        # an imported model's vocabulary (config pretrained) fixes the tokens
+        vocab=pretrained_vocab(),
     output:
         vocab=corpus_path("main", "vocab.tsv"),
         shards=directory(corpus_path("main", "shards")),

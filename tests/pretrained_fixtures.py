@@ -163,7 +163,10 @@ def main() -> None:
     order = list(rng.permutation(symbols)) + ["NOT_A_GENE_1", "NOT_A_GENE_2"]  # shuffled rows, two unmapped
     paths = write_generain_release(args.out / "generain", order, ["gpt", "bert_pred_genes", "bert_pred_expr"],
                                    reference_symbols=symbols)
-    print(json.dumps({k: str(v) for k, v in paths.items()}, indent=1))
+    coding = sorted(genes.loc[genes["biotype"] == "protein_coding", "ensembl_id"])  # < 32,767: int16 token ids
+    gf = write_geneformer_release(args.out / "geneformer", coding)
+    print(json.dumps({**{k: str(v) for k, v in paths.items()}, **{f"geneformer_{k}": str(v) for k, v in gf.items()}},
+                     indent=1))
 
 
 if __name__ == "__main__":

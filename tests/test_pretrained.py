@@ -170,3 +170,25 @@ def test_geneformer_v2_dictionary_and_foreign_pickles_are_refused(tmp_path):
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"a": Evil()}))
     with pytest.raises(InputError, match="refusing to load builtins.print"):
         pretrained.read_pickled_dict(tmp_path / "evil.pkl")
+
+
+def test_rank_value_tokens_follow_geneformers_tokenizer():
+    """Counts -> our CP10M, log10, rank_value with the model's medians, tokens == Geneformer's recipe by hand:
+    counts / total * 10,000 / median, non-zero genes sorted descending, top `length` kept."""
+    from generain import tokenize
+
+    rng = np.random.default_rng(4)
+    n_genes = 30
+    counts = rng.integers(0, 500, size=(n_genes, 3)).astype(np.uint32)
+    counts[rng.random(counts.shape) < 0.3] = 0
+    medians = rng.uniform(0.5, 40.0, n_genes)
+    token_ids = np.arange(n_genes) + 2  # Geneformer V1: genes from token id 2
+    values = normalize.cp10m_log10(counts)
+    scores = normalize.rank_value_scores(values, medians)
+    genes, _, n = tokenize.tokenize_samples(scores, scores > 0, values, token_ids, length=12)
+    for j in range(3):
+        x = counts[:, j] / counts[:, j].sum() * 10_000 / medians
+        nz = np.flatnonzero(x)
+        expected = token_ids[nz[np.argsort(-x[nz], kind="stable")]][:12]
+        np.testing.assert_allclose(scores[nz, j], x[nz], rtol=1e-5)
+        assert genes[j, :n[j]].tolist() == expected.tolist()

@@ -856,3 +856,103 @@ def test_killed_streaming_run_resumes_to_identical_results(stream_runs, tmp_path
             np.testing.assert_array_equal(got[key], value)
         else:
             assert got[key] == value, key
+
+
+def _fixture_release(workdir: Path) -> None:
+    """The published models' fixtures (tests/pretrained_fixtures.py) under workdir/fixtures, as the config expects."""
+    subprocess.run([sys.executable, str(REPO / "tests" / "pretrained_fixtures.py"), str(workdir / "fixtures"),
+                    "--gene-table", str(REPO / "resources" / "annotation" / "genes.tsv")],
+                   check=True, capture_output=True, cwd=workdir)
+
+
+def test_imported_generain_models_run_every_stage(tmp_path):
+    """config/pretrained_fixture.yaml, shrunk: GeneRAIN's three released formats imported, nothing trained,
+    and every later stage (export, sweep, lncRNA, sample embeddings, perturbation, attention) runs on them."""
+    pytest.importorskip("transformers")
+    import torch
+
+    _fixture_release(tmp_path)
+    cfg = _config(**copy.deepcopy(SMALL))
+    fixture = yaml.safe_load((REPO / "config" / "pretrained_fixture.yaml").read_text())
+    cfg.update(run_name="pf", pretrained=fixture["pretrained"])
+    cfg["species"]["enabled"] = False
+    cfg["attention"].update({"samples": 8, "permutations": 100})
+    _snakemake(tmp_path, cfg)
+    res = tmp_path / "results" / "pf"
+    assert not (res / "benchmarks" / "train_model").exists()  # imported, not trained
+    vocab_info = json.loads((res / "pretrained" / "vocabulary.json").read_text())
+    assert vocab_info["unmapped"] == ["NOT_A_GENE_1", "NOT_A_GENE_2"] and vocab_info["by_status"]["ambiguous"] > 0
+    summary = json.loads((res / "summary.json").read_text())
+    assert all(summary["train"][m]["imported"] for m in ("gpt", "bert_pred_genes", "bert_pred_expr"))
+    # the exported gene embedding is the released matrix's row of each gene (BERT_Pred_Expr: its position
+    # row plus the constant token-type row, folded in on import)
+    index = json.loads(Path(tmp_path / cfg["pretrained"]["gpt"]["gene_index"]).read_text())
+    for model, key in [("gpt", "gene_expr_transformer.gpt.transformer.wte.weight"),
+                       ("bert_pred_expr", "gene_expr_transformer.bert_for_masked_lm_model.bert.embeddings."
+                                          "position_embeddings.weight")]:
+        sd = torch.load(tmp_path / cfg["pretrained"][model]["checkpoint"], weights_only=True)["model_state_dict"]
+        released = sd[key].numpy()
+        if model == "bert_pred_expr":
+            released = released + sd[key.replace("position_embeddings", "token_type_embeddings")][0].numpy()
+        emb = pd.read_parquet(res / "embeddings" / f"{model}.parquet")
+        for _, row in emb.sample(5, random_state=0).iterrows():
+            np.testing.assert_array_equal(np.asarray(row["embedding"], dtype=np.float32), released[index[row["symbol"]]])
+    # tokens only from the imported vocabulary; samples binned against the released reference
+    vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t")
+    assert len(vocab) == vocab_info["vocab_size"]
+    shards = sorted((res / "tokens" / "shards").glob("genes_*.npy"))
+    assert np.load(shards[0]).max() < len(vocab)
+    for m in ("gpt", "bert_pred_genes", "bert_pred_expr"):
+        for out in (f"samples/{m}/embeddings.parquet", f"sweep/{m}/auc.parquet", f"sweep/{m}_contextual/auc.parquet",
+                    f"lncrna/{m}/predictions.parquet", f"attention/{m}/heads.tsv",
+                    f"perturbation/hla_dra_overexpress/{m}/gene_shifts.parquet"):
+            assert (res / out).exists(), out
+
+
+def test_imported_geneformer_model_ranks_samples_by_its_medians(tmp_path):
+    """A Geneformer V1 fixture directory: rank-value tokens by the model's gene medians, its token order,
+    the model imported, and sample embeddings from it."""
+    pytest.importorskip("transformers")
+    import pickle
+
+    _fixture_release(tmp_path)
+    gf = tmp_path / "fixtures" / "geneformer"
+    cfg = _config(**copy.deepcopy(SMALL))
+    cfg.update(run_name="gf", models=["bert_pred_genes"],
+               pretrained={"bert_pred_genes": {"format": "geneformer", "checkpoint": str(gf / "Geneformer-V1-10M"),
+                                               "gene_index": str(gf / "token_dictionary.pkl"),
+                                               "gene_medians": str(gf / "gene_median_dictionary.pkl")}})
+    cfg["normalization"]["method"] = "rank_value"
+    res = tmp_path / "results" / "gf"
+    _snakemake(tmp_path, cfg, "results/gf/samples/bert_pred_genes/embeddings.parquet")
+    medians = pickle.loads((gf / "gene_median_dictionary.pkl").read_bytes())
+    from generain import io
+
+    sc, lg = io.read_matrix(res / "normalize" / "human" / "scores.h5"), io.read_matrix(res / "normalize" / "human" / "log_cp10m.h5")
+    assert sc.attrs["method"] == "rank_value"
+    genes = list(sc.genes["ensembl_id"])
+    log_row = {g: i for i, g in enumerate(lg.genes["ensembl_id"])}
+    scores, logv = sc.matrix[:, 0], lg.matrix[:, 0]
+    # hand-computed for the first sample: counts per 10,000 over the model's median
+    for k in (0, 100, 1000):
+        g = genes[k]
+        cp10k = (10 ** float(logv[log_row[g]]) - 1) / 1000
+        assert scores[k] == pytest.approx(cp10k / float(medians[g]), rel=1e-5)
+    vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t")
+    assert list(vocab["token"][:3]) == ["<pad>", "<mask>", "<cls>"] and vocab["ensembl_id"].iloc[3:].is_monotonic_increasing
+    assert len(pd.read_parquet(res / "samples" / "bert_pred_genes" / "embeddings.parquet")) > 0
+
+
+@pytest.mark.parametrize("pretrained, message", [
+    ({"gpt": {"checkpoint": "x.pth", "gene_index": "i.json", "boundaries": "b.npy"}},
+     "config pretrained.gpt: gpt is not in `models`"),
+    ({"bert_pred_genes": {"checkpoint": "x.pth", "gene_index": "i.json"}},
+     "a generain model needs `boundaries`"),
+    ({"bert_pred_genes": {"checkpoint": "x.pth", "gene_index": "i.json", "boundaries": "b.npy"},
+      "bert_pred_expr": {"checkpoint": "y.pth", "gene_index": "other.json", "boundaries": "b.npy"}},
+     "must share format, gene_index"),
+])
+def test_pretrained_config_errors_name_the_key(tmp_path, pretrained, message):
+    cfg = _config(run_name="bad", models=["bert_pred_genes", "bert_pred_expr"], pretrained=pretrained)
+    proc = _snakemake(tmp_path, cfg, "-n", check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr

@@ -8,4 +8,5 @@ run_step(
     matrices=list(sm.input.matrices), qc_table=sm.input.qc, biotypes=sm.params.biotypes,
     min_mean=sm.params.min_mean, deduplicate_by=sm.params.deduplicate_by,
     out_matrix=sm.output.matrix, out_genes=sm.output.genes,
+    vocab=sm.input.vocab[0] if sm.input.vocab else None,
 )

@@ -327,17 +327,24 @@ def zscore_by_gene(values: np.ndarray) -> np.ndarray:
     return z.astype(np.float32)
 
 
-def rank_value_scores(values: np.ndarray) -> np.ndarray:
+def rank_value_scores(values: np.ndarray, medians: np.ndarray | None = None) -> np.ndarray:
     """Geneformer's rank-value normalization scores.
 
-    Each gene's CP10M is divided by the gene's median over samples where it is
-    non-zero (Theodoris et al. 2023, Methods "Rank value encoding"); genes are
-    then ranked by this score within each sample by the tokenizer.
+    Each gene's normalized count is divided by the gene's median over samples
+    where it is non-zero (Theodoris et al. 2023, Methods "Rank value
+    encoding"; Geneformer's ``TranscriptomeTokenizer``: counts / total * 10,000
+    / median); genes are then ranked by this score within each sample by the
+    tokenizer.
 
     Parameters
     ----------
     values : np.ndarray
         float, shape (n_genes, n_samples), log10(CP10M+1).
+    medians : np.ndarray, optional
+        float, shape (n_genes,): each gene's non-zero median in counts per
+        10,000 (a published model's gene-median dictionary); scores are then
+        counts per 10,000 / median, as Geneformer's. None: medians of these
+        samples' CP10M (the ranks within a sample are the same at any scale).
 
     Returns
     -------
@@ -345,6 +352,11 @@ def rank_value_scores(values: np.ndarray) -> np.ndarray:
         float32, same shape; 0 where the gene is not expressed.
     """
     cp10m = np.power(10.0, values.astype(np.float64)) - 1.0
+    if medians is not None:
+        med = np.asarray(medians, dtype=np.float64)[:, None]
+        if med.shape[0] != values.shape[0] or not (np.isfinite(med) & (med > 0)).all():
+            raise ValueError("medians must be positive and finite, one per gene")
+        return np.where(cp10m > 0, cp10m / 1000.0 / med, 0.0).astype(np.float32)
     masked = np.where(cp10m > 0, cp10m, np.nan)
     with np.errstate(all="ignore"):
         med = np.nanmedian(masked, axis=1, keepdims=True)

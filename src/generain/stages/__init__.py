@@ -21,6 +21,8 @@ stage module       rules
                    bin_shard, gather_stream_tokens, gather_pseudo_species
                    (ARCHS4 scale, instead of ingest, normalize, tokenize)
 ``tokenize``       tokenize_samples, make_pseudo_species
+``pretrained``     import_vocabulary, import_model (config ``pretrained``:
+                   published models instead of training)
 ``train``          train_model
 ``embed``          export_embeddings
 ``sweep``          make_baseline, catalogue_properties, sweep_properties,

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import io, normalize
+from .. import io, normalize, tokenize
 from ..utils import InputError, PathLike, atomic_path, timed
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def normalize_counts(
     deduplicate_by: str,
     out_matrix: PathLike,
     out_genes: PathLike,
+    vocab: PathLike | None = None,
 ) -> dict[str, Any]:
     """CP10M + log10, duplicate collapse, gene filtering, for samples passing QC.
 
@@ -56,7 +57,10 @@ def normalize_counts(
     each sample's total counts from QC; log10(x + 1); keep genes whose biotype
     is in ``biotypes``; among those, rows sharing a ``deduplicate_by`` key keep
     the highest mean; keep genes whose mean log10(CP10M+1) over samples is
-    > ``min_mean``.
+    > ``min_mean``. With an imported model's ``vocab`` (config ``pretrained``)
+    the kept genes are instead exactly the vocabulary's genes that the data
+    has: the published model's authors filtered its genes on their own
+    compendium, and its new samples are not filtered again.
 
     Outputs: ``out_matrix`` float32 (n_kept_genes, n_samples) log10(CP10M+1)
     with gene columns ensembl_id, symbol, biotype, mean and sample columns
@@ -76,8 +80,12 @@ def normalize_counts(
         values = normalize.cp10m_log10(counts, totals=totals)
     del counts
     genes["mean"] = values.mean(axis=1)
-    reason = normalize.gene_filter_reasons(genes, biotypes=list(biotypes), min_mean=min_mean,
-                                           deduplicate_by=deduplicate_by)
+    if vocab is None:
+        reason = normalize.gene_filter_reasons(genes, biotypes=list(biotypes), min_mean=min_mean,
+                                               deduplicate_by=deduplicate_by)
+    else:
+        in_vocab = genes["ensembl_id"].isin(set(tokenize.read_vocab(vocab)["ensembl_id"]))
+        reason = np.where(in_vocab, "", "not in the imported model's vocabulary").astype(object)
     kept = reason == ""
     genes["kept"] = kept
     genes["reason"] = np.where(kept, "", reason)
@@ -112,7 +120,10 @@ def transform_expression(
 
     With ``method == "binning"`` and no ``reference``, exact Binning-By-Gene over
     the run's own samples; with a saved ``reference``, the samples are binned
-    against it (genes it lacks are dropped).
+    against it (genes it lacks are dropped). With ``method == "rank_value"``
+    and a ``reference`` (``gene_medians.tsv``: ensembl_id, median, an imported
+    Geneformer model's), scores are counts per 10,000 over those medians and
+    genes without a median are dropped.
     """
     m = io.read_matrix(matrix)
     genes = m.genes
@@ -124,6 +135,13 @@ def transform_expression(
                                  f"is {n_bins}; set them equal")
             scores, rows = normalize.apply_bin_reference(m.matrix, genes["ensembl_id"].to_numpy(), ref)
             genes = genes.iloc[rows].reset_index(drop=True)
+        elif method == "rank_value" and reference:
+            med = pd.read_csv(reference, sep="\t").set_index("ensembl_id")["median"]
+            rows = np.flatnonzero(genes["ensembl_id"].isin(med.index).to_numpy())
+            if rows.size == 0:
+                raise InputError(f"{reference}: no gene of {matrix} has a median")
+            genes = genes.iloc[rows].reset_index(drop=True)
+            scores = normalize.rank_value_scores(m.matrix[rows], med.loc[genes["ensembl_id"]].to_numpy())
         else:
             scores, _ = normalize.gene_scores(m.matrix, method, n_bins=n_bins)  # type: ignore[arg-type]
     io.write_matrix(out_scores, scores, genes={c: genes[c].to_numpy() for c in genes.columns},

@@ -30,6 +30,7 @@ def tokenize_corpus(
     out_vocab: PathLike,
     out_shards: PathLike,
     out_index: PathLike,
+    vocab: PathLike | None = None,
 ) -> dict[str, Any]:
     """Vocabulary, token shards and index of the run's samples (the main corpus, in-memory path).
 
@@ -49,21 +50,35 @@ def tokenize_corpus(
         its gene scores (bins), genes x samples.
     species_names : sequence of str
         "human" and/or "mouse", one per matrix.
+    vocab : path-like, optional
+        A fixed vocabulary (an imported model's, one species): its token ids
+        are kept, and genes it lacks never become tokens.
     """
     parts = []
     for mpath, spath, sp in zip(matrices, scores, species_names, strict=True):
         m = io.read_matrix(mpath)
         s = io.read_matrix(spath)
         log_values = m.matrix[pd.Index(m.genes["ensembl_id"]).get_indexer(s.genes["ensembl_id"])]
-        parts.append((sp, s, log_values, s.genes.assign(species=sp)))
-    vocab, species_token_ids = tokenize.corpus_vocab([(sp, g) for sp, _, _, g in parts])
+        parts.append((sp, s, s.matrix, log_values, s.genes.assign(species=sp)))
+    if vocab is None:
+        vocab_table, species_token_ids = tokenize.corpus_vocab([(sp, g) for sp, _, _, _, g in parts])
+    else:
+        vocab_table = tokenize.read_vocab(vocab)
+        tok = pd.Series(vocab_table["token_id"].to_numpy(), index=vocab_table["ensembl_id"])
+        species_token_ids = []
+        for i, (sp, s, scores_, log_values, genes) in enumerate(parts):
+            inside = genes["ensembl_id"].isin(tok.index).to_numpy()
+            genes = genes[inside].reset_index(drop=True)
+            parts[i] = (sp, s, scores_[inside], log_values[inside], genes)
+            species_token_ids.append(tok.loc[genes["ensembl_id"]].to_numpy(dtype=np.int64))
+    vocab = vocab_table
     genes_all = vocab[vocab["biotype"] != "special"]
     gt, et, nt, ids, sp_col = [], [], [], [], []
     stats: dict[str, Any] = {"species": {}}
-    for (sp, s, log_values, genes), token_ids in zip(parts, species_token_ids, strict=True):
+    for (sp, s, scores_, log_values, genes), token_ids in zip(parts, species_token_ids, strict=True):
         method = str(s.attrs["method"])
-        with timed(f"tokenize {s.matrix.shape[1]} {sp} samples (length {length})"):
-            g_, e_, n_ = tokenize.tokenize_samples(s.matrix, normalize.eligible_mask(s.matrix, method), log_values,
+        with timed(f"tokenize {scores_.shape[1]} {sp} samples (length {length})"):
+            g_, e_, n_ = tokenize.tokenize_samples(scores_, normalize.eligible_mask(scores_, method), log_values,
                                                    token_ids, length=length)
         gt.append(g_)
         et.append(e_)
