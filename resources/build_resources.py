@@ -14,6 +14,8 @@ pinned sha256, extracts the needed files, and writes:
   predictions with their supporting sources
 * ``demo/demo_counts.h5``                real bulk RNA-seq counts (Geuvadis,
   airway, GTEx lung chr21) in the ARCHS4 gene-count HDF5 layout
+* ``demo/sample_labels.tsv``             per-sample labels of the demo (Geuvadis
+  sex, airway dexamethasone treatment)
 * ``README.md`` and ``SHA256SUMS``       provenance and checksums
 
 The outputs are deterministic: rows are sorted, HDF5 datasets are written
@@ -831,6 +833,73 @@ def build_demo(src: dict[str, Path], genes: pd.DataFrame, out_dir: Path,
 
 
 # --------------------------------------------------------------------------
+# sample_labels.tsv
+# --------------------------------------------------------------------------
+
+# Source value -> written label; any other value fails the build.
+SEX_LABELS = {"Female": "female", "Male": "male"}
+DEX_LABELS = {"trt": "treated", "untrt": "untreated"}
+
+
+def geuvadis_sex(path: Path) -> dict[str, str]:
+    """Sample id -> sex from humanGender's colData (column ``group``)."""
+    cd = read_rda(path)["humanGender"].colData
+    samples = [str(x) for x in cd.rownames]
+    group = [str(x) for x in np.asarray(cd.listData["group"], dtype=object)]
+    if len(group) != len(samples):
+        raise RuntimeError("geuvadis: colData group length differs from rownames")
+    unknown = set(group) - set(SEX_LABELS)
+    if unknown:
+        raise RuntimeError(f"geuvadis: unexpected colData group values {sorted(unknown)}")
+    return {s: SEX_LABELS[g] for s, g in zip(samples, group)}
+
+
+def airway_dex(path: Path) -> dict[str, str]:
+    """GSM accession (obs SampleName) -> dexamethasone treatment (obs ``dex``)."""
+    import anndata
+
+    obs = anndata.read_h5ad(path, backed="r").obs
+    gsm = obs["SampleName"].astype(str).tolist()
+    dex = obs["dex"].astype(str).tolist()
+    unknown = set(dex) - set(DEX_LABELS)
+    if unknown:
+        raise RuntimeError(f"airway: unexpected obs dex values {sorted(unknown)}")
+    return {s: DEX_LABELS[d] for s, d in zip(gsm, dex)}
+
+
+def build_sample_labels(src: dict[str, Path], demo: Path, out_dir: Path,
+                        prov: Provenance) -> Path:
+    """One row per labelled demo sample, in the order of ``demo_counts.h5``."""
+    with h5py.File(demo, "r") as f:
+        geo = [x.decode() for x in f["meta/samples/geo_accession"][...]]
+        series = [x.decode() for x in f["meta/samples/series_id"][...]]
+    labels = {"sex": ("geuvadis_lcl", geuvadis_sex(src["geuvadis"])),
+              "dex": ("airway_GSE52778", airway_dex(src["airway"]))}
+    for col, (sid, lab) in labels.items():
+        in_demo = {g for g, s in zip(geo, series) if s == sid}
+        if set(lab) != in_demo:
+            raise RuntimeError(f"{col}: labelled samples differ from the {sid} demo samples")
+
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    w.writerow(["sample_id", "series_id", *labels])
+    n_rows = 0
+    for g, s in zip(geo, series):
+        row = [lab.get(g, "") if s == sid else "" for sid, lab in labels.values()]
+        if any(row):
+            w.writerow([g, s, *row])
+            n_rows += 1
+    counts = {col: {sid: dict(sorted(pd.Series(list(lab.values())).value_counts().items()))}
+              for col, (sid, lab) in labels.items()}
+    LOG.info("sample labels: %d of %d demo samples labelled; %s", n_rows, len(geo), counts)
+    prov.stats["sample_labels"] = {"rows": n_rows, "n_samples": len(geo), "counts": counts}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "sample_labels.tsv"
+    path.write_bytes(buf.getvalue().encode("utf-8"))
+    return path
+
+
+# --------------------------------------------------------------------------
 # README / checksums
 # --------------------------------------------------------------------------
 
@@ -993,6 +1062,30 @@ def write_readme(out_root: Path, outputs: list[Path], prov: Provenance) -> None:
              "(DATA.md's 3.5-20.5 M, rounded; the written minimum is lower because "
              "unmatched genes are dropped); every GTEx chr21 sample has < 2,000 "
              "non-zero genes; the written matrix reads back identically.\n")
+
+    sl = st["sample_labels"]
+    L.append("## `demo/sample_labels.tsv`\n")
+    L.append(f"Labels of the demo samples, tab-separated, one row per labelled sample "
+             f"({sl['rows']} of the {sl['n_samples']}; the GTEx samples have no label and no "
+             "row), in the sample order of `demo/demo_counts.h5`.\n")
+    L.append("* `sample_id`, `series_id`: `meta/samples/geo_accession` and `series_id` of "
+             "`demo/demo_counts.h5`.")
+    L.append(f"* `sex` (`geuvadis_lcl` only, empty elsewhere): column `group` "
+             f"(Female/Male) of the `humanGender` colData, {arch('degreport')}, "
+             f"{srcf('geuvadis')}; written as "
+             + ", ".join(f"{k} -> `{v}`" for k, v in SEX_LABELS.items()) + ".")
+    L.append(f"* `dex` (`airway_GSE52778` only, empty elsewhere): dexamethasone treatment, "
+             f"obs column `dex` of {srcf('airway')} from {arch('inmoose')}, joined on obs "
+             "`SampleName` (GSM); written as "
+             + ", ".join(f"{k} -> `{v}`" for k, v in DEX_LABELS.items()) + ".")
+    L.append("* Checks (the build fails otherwise): source values are only those mapped "
+             "above; the labelled samples are exactly that series' demo samples.\n")
+    L.append("| column | series_id | value | samples |\n|---|---|---|---|")
+    for col, by_series in sl["counts"].items():
+        for sid, vals in by_series.items():
+            for v, n in vals.items():
+                L.append(f"| `{col}` | `{sid}` | `{v}` | {n} |")
+    L.append("")
     L.append("## Cache\n")
     L.append("Downloads and extracted files live in `.cache/resources/` (`pip/`, `deb/`, "
              "`extracted/`), which is git-ignored.\n")
@@ -1024,7 +1117,9 @@ def main(argv: list[str] | None = None) -> int:
     outputs.append(build_gene_sets(src, genes, out / "annotation", prov))
     outputs.append(build_orthologs(src, out / "annotation", prov))
     outputs.append(build_hcop(src, out / "annotation", prov))
-    outputs.append(build_demo(src, genes, out / "demo", prov))
+    demo = build_demo(src, genes, out / "demo", prov)
+    outputs.append(demo)
+    outputs.append(build_sample_labels(src, demo, out / "demo", prov))
     write_readme(out, outputs, prov)
     for p in outputs:
         LOG.info("wrote %s (%d bytes, sha256 %s)", p, p.stat().st_size, sha256_file(p))
