@@ -57,6 +57,7 @@ include: "rules/species.smk"
 include: "rules/samples.smk"
 include: "rules/perturb.smk"
 include: "rules/attention.smk"
+include: "rules/finetune.smk"
 include: "rules/report.smk"
 
 

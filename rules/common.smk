@@ -201,6 +201,26 @@ def pretrained_vocab():
     return [pretrained_path("vocab.tsv")] if PRETRAINED else []
 
 
+FINETUNE_GENE_TASKS = {t["name"]: t for t in config["finetune"]["gene_tasks"]}
+FINETUNE_SAMPLE_TASKS = {t["name"]: t for t in config["finetune"]["sample_tasks"]}
+if set(FINETUNE_GENE_TASKS) & set(FINETUNE_SAMPLE_TASKS) or len(
+    FINETUNE_GENE_TASKS
+) + len(FINETUNE_SAMPLE_TASKS) != len(config["finetune"]["gene_tasks"]) + len(
+    config["finetune"]["sample_tasks"]
+):
+    raise ValueError(
+        "config finetune: task names must be unique over gene_tasks and sample_tasks"
+    )
+# the fine-tuning settings that change results (the tasks are passed one by one)
+FINETUNE_RESULT_KEYS = (
+    "folds",
+    "train_layers",
+    "gene_epochs",
+    "sample_epochs",
+    "learning_rate",
+    "batch_size",
+)
+FINETUNE_GPUS = 1 if config["finetune"]["device"].startswith("cuda") else 0
 SWEEP_SHARDS = config["sweep"]["shards"]
 SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
 INFERENCE_GPUS = 1 if config["inference"]["device"].startswith("cuda") else 0
@@ -503,7 +523,32 @@ def model_use_outputs():
         ]
         if config["attention"]["enabled"]:
             out.append(os.path.join(RESULTS, "attention", m, "heads.tsv"))
+        out += [
+            os.path.join(RESULTS, "finetune", m, t, "metrics.json")
+            for t in [*FINETUNE_GENE_TASKS, *FINETUNE_SAMPLE_TASKS]
+        ]
     return out
+
+
+def finetune_outputs(caption):
+    """The outputs of a fine-tuning rule (finetune/{model}/{task}/), with its report caption."""
+    d = os.path.join(RESULTS, "finetune", "{model}", "{task}")
+    return dict(
+        metrics=report(
+            os.path.join(d, "metrics.json"),
+            caption=caption,
+            category="6. Using the models",
+            subcategory="Fine-tuning",
+        ),
+        predictions=os.path.join(d, "predictions.parquet"),
+        model=os.path.join(d, "model.pt"),
+        plot=report(
+            os.path.join(d, "folds.png"),
+            caption=caption,
+            category="6. Using the models",
+            subcategory="Fine-tuning",
+        ),
+    )
 
 
 def shard_mem_mb(wildcards, input, attempt):

@@ -54,6 +54,11 @@ rule summarize_run:
             if config["attention"]["enabled"]
             else []
         ),
+        finetune=expand(
+            os.path.join(RESULTS, "finetune", "{model}", "{task}", "metrics.json"),
+            model=MODELS,
+            task=[*FINETUNE_GENE_TASKS, *FINETUNE_SAMPLE_TASKS],
+        ),
     output:
         summary=os.path.join(RESULTS, "summary.json"),
     log:
@@ -69,5 +74,6 @@ rule summarize_run:
         embeddings=SWEEP_EMBEDDINGS,
         species_models=list(species_outputs()),
         runs=list(PERTURBATION_RUNS),
+        finetune_tasks=[*FINETUNE_GENE_TASKS, *FINETUNE_SAMPLE_TASKS],
     script:
         "../workflow_scripts/summarize_run.py"

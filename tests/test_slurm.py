@@ -88,10 +88,11 @@ def test_demo_runs_every_job_through_sbatch(slurm_demo):
     rules = sorted(re.search(r"slurm_logs/rule_(\w+?)/", log).group(1) for _, log in jobs)
     # SLURM_SMALL sweeps in 2 shards: per model train, export, catalogue, 2 sweep shards, gather, lncRNA, the
     # model analyses (sample and contextual embeddings, the demo's perturbation run, attention) and the
-    # contextual embedding's 2 sweep shards and gather; one baseline (random): make, 2 sweep shards, gather
+    # contextual embedding's 2 sweep shards and gather, the demo's two fine-tuning tasks; one baseline (random): make, 2 sweep shards, gather
     per_model = ["train_model", "export_embeddings", "catalogue_properties", "sweep_properties",
                  "sweep_properties", "gather_sweep", "predict_lncrna", "embed_samples", "perturb_genes",
-                 "attention_heads", "sweep_properties", "sweep_properties", "gather_sweep"] * 3
+                 "attention_heads", "sweep_properties", "sweep_properties", "gather_sweep", "finetune_genes",
+                 "finetune_samples"] * 3
     per_baseline = ["make_baseline", "sweep_properties", "sweep_properties", "gather_sweep"]
     assert rules == sorted([
         "ingest_counts", "qc_samples", "normalize_counts", "fit_bin_reference", "transform_expression",

@@ -34,6 +34,8 @@ def _config(**overrides) -> dict:
     for key in ("gene_table", "orthologs", "hcop_table"):
         cfg["annotation"][key] = str(REPO / cfg["annotation"][key])
     cfg["annotation"]["gene_sets"] = [str(REPO / p) for p in cfg["annotation"]["gene_sets"]]
+    for task in cfg["finetune"]["sample_tasks"]:
+        task["sheet"] = str(REPO / task["sheet"])
     for section, values in overrides.items():
         if isinstance(values, dict):
             cfg[section].update(values)
@@ -232,6 +234,17 @@ def test_model_use_outputs(demo_run, model):
     assert summary["contextual"][model]["genes"] == len(ctx)
     assert set(summary["samples"][model]) == {f"{s}_human_{lab}" for s in ("model", "expression_pca")
                                               for lab in ("dataset", "series_id")}
+    # fine-tuning: the demo's gene task and its sex task (one study: stratified folds), beside their baselines
+    tf = json.loads((res / "finetune" / model / "transcription_factors" / "metrics.json").read_text())
+    sex = json.loads((res / "finetune" / model / "sex" / "metrics.json").read_text())
+    assert tf["scheme"] == "stratified_over_genes" and tf["positives"] > 100 and tf["negatives"] > 1000
+    assert set(tf["mean"]) == {"finetuned", "static_embedding"} and len(tf["per_fold"]) == 10
+    assert sex["scheme"] == "stratified" and sex["samples_per_label"] == {"female": 41, "male": 44}
+    assert set(sex["mean"]) == {"finetuned", "expression_pca"}
+    assert sex["mean"]["expression_pca"]["auc"] > 0.8  # Y-chromosome genes separate the sexes in the PCA
+    pred = pd.read_parquet(res / "finetune" / model / "sex" / "predictions.parquet")
+    assert len(pred) == 85 and pred["fold"].value_counts().eq(17).all()
+    assert set(summary["finetune"][model]) == {"transcription_factors", "sex"}
 
 
 def test_model_analysis_commands_on_the_run(demo_run, tmp_path):
@@ -604,6 +617,7 @@ def test_slurm_profile_plans_the_same_jobs(tmp_path):
     # 3 models, their 3 contextual embeddings, random, svd, 3 shuffled; 1 shard
     assert a["sweep_properties"] == 11 and a["make_baseline"] == 5
     assert a["embed_samples"] == a["perturb_genes"] == a["attention_heads"] == 3
+    assert a["finetune_genes"] == a["finetune_samples"] == 3
 
 
 def test_sweep_agrees_with_sklearn_on_the_demo_embedding(demo_run):
@@ -905,7 +919,8 @@ def test_imported_generain_models_run_every_stage(tmp_path):
     for m in ("gpt", "bert_pred_genes", "bert_pred_expr"):
         for out in (f"samples/{m}/embeddings.parquet", f"sweep/{m}/auc.parquet", f"sweep/{m}_contextual/auc.parquet",
                     f"lncrna/{m}/predictions.parquet", f"attention/{m}/heads.tsv",
-                    f"perturbation/hla_dra_overexpress/{m}/gene_shifts.parquet"):
+                    f"perturbation/hla_dra_overexpress/{m}/gene_shifts.parquet",
+                    f"finetune/{m}/transcription_factors/metrics.json", f"finetune/{m}/sex/metrics.json"):
             assert (res / out).exists(), out
 
 

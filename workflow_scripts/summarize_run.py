@@ -18,4 +18,6 @@ run_step(
     perturbation={(r, m): (sm.input.perturbation[2 * k], sm.input.perturbation[2 * k + 1])
                   for k, (r, m) in enumerate((r, m) for r in sm.params.runs for m in models)},
     attention=dict(zip(models, sm.input.attention)),
+    # expand order: model, then task
+    finetune=dict(zip([(m, t) for m in models for t in sm.params.finetune_tasks], sm.input.finetune)),
 )

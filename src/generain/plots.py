@@ -233,3 +233,24 @@ def attention_plot(heads: pd.DataFrame, path: str | os.PathLike[str], *, title: 
     axes[1].set_title("attention entropy", fontsize=9)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def finetune_plot(per_fold: pd.DataFrame, path: str | os.PathLike[str], *, title: str) -> None:
+    """Per-fold AUC (and, where given, accuracy and macro F1) of the fine-tuned classifier beside its baseline."""
+    plt = _pyplot()
+    metrics = [m for m in ("auc", "accuracy", "macro_f1") if m in per_fold and per_fold[m].notna().any()]
+    methods = list(dict.fromkeys(per_fold["method"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for i, method in enumerate(methods):
+            vals = per_fold.loc[per_fold["method"] == method, m].to_numpy(dtype=float)
+            ax.scatter(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, s=18)
+            ax.hlines(np.nanmean(vals), i - 0.25, i + 0.25, color="black")
+        ax.set_xticks(range(len(methods)), methods, fontsize=8)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel(m.replace("_", " "))
+        if m == "auc":
+            ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

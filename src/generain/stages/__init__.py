@@ -29,6 +29,10 @@ stage module       rules
                    gather_sweep, compare_embeddings
 ``lncrna``         predict_lncrna
 ``species``        make_comparison_corpus, align_species, compare_species
+``samples``        embed_samples
+``perturb``        perturb_genes
+``attention``      attention_heads
+``finetune``       finetune_genes, finetune_samples
 ``summary``        summarize_run
 =================  ==========================================================
 """

@@ -20,8 +20,11 @@ from ..utils import InputError, PathLike, atomic_path, strip_version, timed
 log = logging.getLogger(__name__)
 
 
-def gene_set_tokens(vocab: pd.DataFrame, gene_sets: Sequence[PathLike], term_id: str) -> np.ndarray:
+def gene_set_tokens(vocab: pd.DataFrame, gene_sets: Sequence[PathLike], term_id: str,
+                    what: str = "attention.gene_set") -> np.ndarray:
     """bool (vocab_size,): vocabulary tokens (human genes, by Ensembl id) in the gene set ``term_id``.
+
+    ``what`` names the config key in errors.
 
     Raises
     ------
@@ -35,11 +38,11 @@ def gene_set_tokens(vocab: pd.DataFrame, gene_sets: Sequence[PathLike], term_id:
         sets = annotation.read_gene_sets(path).filter(pl.col("term_id").cast(pl.String) == term_id)
         members |= set(sets["ensembl_id"].cast(pl.String).to_list())
     if not members:
-        raise InputError(f"attention.gene_set {term_id!r} is in none of the gene-set files {list(map(str, gene_sets))}")
+        raise InputError(f"{what} {term_id!r} is in none of the gene-set files {list(map(str, gene_sets))}")
     ids = vocab["ensembl_id"].astype(str).map(strip_version)
     in_set = (ids.isin(members) & (vocab["biotype"] != "special") & vocab["species"].isin(["human", ""])).to_numpy()
     if not in_set.any():
-        raise InputError(f"attention.gene_set {term_id!r}: none of its {len(members)} genes is in the vocabulary")
+        raise InputError(f"{what} {term_id!r}: none of its {len(members)} genes is in the vocabulary")
     return in_set
 
 

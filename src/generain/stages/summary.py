@@ -41,11 +41,13 @@ def summarize_run(
     contextual: dict[str, PathLike] | None = None,
     perturbation: dict[tuple[str, str], tuple[PathLike, PathLike]] | None = None,
     attention: dict[str, PathLike] | None = None,
+    finetune: dict[tuple[str, str], PathLike] | None = None,
 ) -> dict[str, Any]:
     """Collect each stage's headline figures into summary.json (keys in the README).
 
     ``normalized_genes`` maps each species to its normalize/{species}/genes.tsv;
-    ``perturbation`` maps (run, model) to its gene_shifts and sample_shifts tables.
+    ``perturbation`` maps (run, model) to its gene_shifts and sample_shifts tables; ``finetune``
+    maps (model, task) to its metrics.json.
     """
     q = pd.read_parquet(qc_table)
     reasons: dict[str, int] = {}
@@ -137,5 +139,9 @@ def summarize_run(
                                    "enriched_heads": int(enriched.sum()),
                                    "enriched_fraction": round(float(enriched.mean()), 4),
                                    "median_entropy_ratio": round(float((h["entropy"] / h["uniform_entropy"]).median()), 4)}
+    out["finetune"] = {}
+    for (model, task), path in (finetune or {}).items():
+        m = json.loads(Path(path).read_text())
+        out["finetune"].setdefault(model, {})[task] = {k: m[k] for k in m if k != "per_fold"}
     write_json(out, out_summary)
     return out

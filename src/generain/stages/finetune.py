@@ -1,0 +1,293 @@
+"""Rules finetune_genes and finetune_samples: cross-validated fine-tuning of a model, with baselines.
+
+A stage module: paths and typed settings in, files out; it reads neither
+Snakemake objects nor the config (see ``generain.stages``). The method is in
+:mod:`generain.finetune`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from .. import finetune, inference, io, plots, tokenize
+from ..model import IGNORE_INDEX
+from ..training.checkpoint import load_model
+from ..utils import InputError, PathLike, atomic_path, timed, write_json, write_parquet
+from .attention import gene_set_tokens
+from .samples import corpus_samples, expression_pca
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneSettings:
+    """Config ``finetune`` (the settings that change results) plus the runtime device."""
+
+    folds: int = 5
+    train_layers: int = 0
+    gene_epochs: int = 1
+    sample_epochs: int = 10
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "cpu"
+
+    def fit(self, epochs: int, batch_size: int | None = None) -> finetune.FitSettings:
+        return finetune.FitSettings(epochs=epochs, learning_rate=self.learning_rate,
+                                    batch_size=batch_size or self.batch_size, seed=self.seed,
+                                    accelerator="gpu" if self.device.startswith("cuda") else "cpu")
+
+
+def _ckpt_root(out_dir: Path, task: dict[str, Any], settings: FinetuneSettings, checkpoint: PathLike) -> Path:
+    """Per-settings folder of the folds' Lightning checkpoints (a changed setting never resumes an old run)."""
+    key = json.dumps({"task": task, "settings": {k: v for k, v in asdict(settings).items() if k != "device"},
+                      "checkpoint": str(checkpoint), "mtime": Path(checkpoint).stat().st_mtime_ns}, sort_keys=True)
+    return out_dir / "checkpoints" / hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _save(clf: finetune.Classifier, classes: list[str], task: dict[str, Any], path: PathLike) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"model_type": clf.model_type, "model_config": clf.base.cfg.to_dict(),
+                    "state_dict": clf.base.state_dict(), "head": clf.head.state_dict(), "level": clf.level,
+                    "classes": classes, "task": task, "train_layers": clf.train_layers}, tmp)
+
+
+def _summarise(per_fold: pd.DataFrame) -> dict[str, Any]:
+    cols = [c for c in per_fold.columns if c not in ("fold", "method")]
+    return {m: {c: round(float(g[c].mean()), 4) for c in cols} for m, g in per_fold.groupby("method")}
+
+
+def finetune_genes(
+    *,
+    checkpoint: PathLike,
+    vocab: PathLike,
+    shards: PathLike,
+    index: PathLike,
+    gene_sets: Sequence[PathLike],
+    task: dict[str, Any],
+    settings: FinetuneSettings,
+    out_metrics: PathLike,
+    out_predictions: PathLike,
+    out_model: PathLike,
+    out_plot: PathLike,
+    model_name: str = "",
+) -> dict[str, Any]:
+    """Gene classification: positives (a gene set) against negatives, cross-validated over genes.
+
+    ``task``: name, positives (a term id of the gene-set files), negatives
+    (a term id, or absent: the other protein-coding genes). Genes count when
+    they occur in the corpus' sequences. Outputs: ``metrics.json`` (per fold
+    and mean AUC of the fine-tuned classifier and of a logistic regression on
+    the model's static gene embedding over the same folds), ``predictions.parquet``
+    (per gene: ensembl_id, symbol, label, fold, probability, baseline_probability,
+    n_occurrences), ``model.pt`` (the model and head fitted on all labelled genes)
+    and a per-fold plot.
+
+    Raises
+    ------
+    InputError
+        If a set is unknown, or a class has fewer genes than folds.
+    """
+    name = task["name"]
+    model_type, base = load_model(checkpoint)
+    v = tokenize.read_vocab(vocab)
+    idx = pd.read_parquet(index)
+    genes, expr = inference.read_rows(tokenize.TokenShards(shards, idx), np.arange(len(idx)))
+    seen = np.zeros(len(v), bool)
+    seen[np.unique(genes)] = True
+    pos = gene_set_tokens(v, gene_sets, task["positives"], what=f"finetune task {name!r} positives") & seen
+    if task.get("negatives"):
+        neg = gene_set_tokens(v, gene_sets, task["negatives"], what=f"finetune task {name!r} negatives") & seen
+    else:
+        neg = (v["biotype"] == "protein_coding").to_numpy() & seen
+    neg &= ~pos
+    tokens = np.flatnonzero(pos | neg)
+    y = pos[tokens].astype(np.int64)
+    folds = finetune.gene_folds(y, folds=settings.folds, seed=settings.seed, task=name)
+    static = base.gene_embedding().numpy()[tokens]
+    ckpt_root = _ckpt_root(Path(out_model).parent, task, settings, checkpoint)
+    fit = settings.fit(settings.gene_epochs, settings.batch_size * genes.shape[1])
+    prob = np.full(len(tokens), np.nan)
+    base_prob = np.full(len(tokens), np.nan)
+    n_occ = np.zeros(len(tokens), np.int64)
+    rows = []
+    frozen = settings.train_layers == 0
+    if frozen:  # the base model's states once; only the head trains
+        clf0 = finetune.Classifier(copy.deepcopy(base), model_type, 2, level="gene")
+        with timed(f"{model_name or model_type}: last-layer states of {len(genes)} sequences"):
+            positions, feats = finetune.last_layer_states(clf0, genes, expr, batch_size=settings.batch_size,
+                                                          device=settings.device)
+
+    def fit_on(train_tokens: np.ndarray, train_y: np.ndarray, ckpt: Path) -> finetune.Classifier:
+        table = np.full(len(v), IGNORE_INDEX, dtype=np.int64)
+        table[train_tokens] = train_y
+        clf = finetune.Classifier(copy.deepcopy(base), model_type, 2, level="gene", train_layers=settings.train_layers)
+        if frozen:
+            lab = table[positions]
+            keep = lab != IGNORE_INDEX
+            data = finetune.feature_dataset(feats[keep], lab[keep])
+            weights = finetune.balanced_weights(lab, 2)
+        else:
+            data = finetune.sequence_dataset(genes, expr)
+            weights = finetune.balanced_weights(table[genes[genes > 0]], 2)
+        return finetune.fit_classifier(clf, data, fit, class_weights=weights, ckpt_dir=str(ckpt),
+                                       label_of_token=torch.as_tensor(table))
+
+    def predict(clf: finetune.Classifier, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if frozen:
+            pos_, f_ = positions, feats
+        else:
+            pos_, f_ = finetune.last_layer_states(clf, genes, expr, batch_size=settings.batch_size,
+                                                  device=settings.device)
+        with torch.no_grad():
+            p = torch.softmax(clf.head(torch.as_tensor(f_)), -1)[:, 1].numpy()
+        return finetune.gene_probabilities(pos_, p, tokens[which])
+
+    for k in range(settings.folds):
+        train, test = folds != k, folds == k
+        with timed(f"{name}: fold {k + 1}/{settings.folds} ({int(train.sum())} train, {int(test.sum())} test genes)"):
+            clf = fit_on(tokens[train], y[train], ckpt_root / f"fold{k}")
+            prob[test], n_occ[test] = predict(clf, test)
+        base_prob[test] = finetune.logistic_baseline(static, y, np.flatnonzero(train), np.flatnonzero(test), 2)[:, 1]
+        for method, p in (("finetuned", prob[test]), ("static_embedding", base_prob[test])):
+            two = np.stack([1 - p, p], 1)
+            rows.append({"fold": k, "method": method, **finetune.metrics(y[test], two)})
+    per_fold = pd.DataFrame(rows)
+    with timed(f"{name}: the final model on all {len(tokens)} genes"):
+        clf = fit_on(tokens, y, ckpt_root / "all")
+    _save(clf, ["negative", "positive"], task, out_model)
+    info = v.set_index("token_id").loc[tokens]
+    table = pa.Table.from_pydict({
+        "ensembl_id": info["ensembl_id"].astype(str).tolist(), "symbol": info["symbol"].astype(str).tolist(),
+        "label": y.tolist(), "fold": folds.tolist(), "probability": prob.astype(np.float32),
+        "baseline_probability": base_prob.astype(np.float32), "n_occurrences": n_occ.tolist()})
+    write_parquet(table, out_predictions)
+    return _finish(name, "gene", per_fold, {"positives": int(y.sum()), "negatives": int((1 - y).sum()),
+                                            "scheme": "stratified_over_genes"},
+                   settings, out_metrics, out_plot, model_name or model_type)
+
+
+def finetune_samples(
+    *,
+    checkpoint: PathLike,
+    shards: PathLike,
+    index: PathLike,
+    qc_table: PathLike,
+    matrix: PathLike,
+    task: dict[str, Any],
+    settings: FinetuneSettings,
+    out_metrics: PathLike,
+    out_predictions: PathLike,
+    out_model: PathLike,
+    out_plot: PathLike,
+    model_name: str = "",
+) -> dict[str, Any]:
+    """Sample classification from a sample-sheet column, cross-validated (grouped by series where possible).
+
+    ``task``: name, sheet (TSV or CSV with a sample_id column), column (the
+    label; empty cells are unlabelled). Outputs: ``metrics.json`` (per fold and
+    mean accuracy, macro F1 and AUC of the fine-tuned classifier and of a
+    logistic regression on the expression PCA of the same samples, as many
+    components as the model's hidden size), ``predictions.parquet`` (per
+    labelled sample: sample_id, series_id, label, fold, predicted,
+    probability of each label), ``model.pt`` and a per-fold plot.
+
+    Raises
+    ------
+    InputError
+        If the sheet or column is missing, no corpus sample is labelled, or a
+        label has fewer samples than folds.
+    """
+    name = task["name"]
+    sheet = Path(task["sheet"])
+    if not sheet.exists():
+        raise InputError(f"finetune task {name!r}: sample sheet {sheet} not found")
+    labels = pd.read_csv(sheet, sep=None, engine="python", dtype=str, keep_default_na=False)
+    for col in ("sample_id", task["column"]):
+        if col not in labels.columns:
+            raise InputError(f"{sheet}: no column {col!r} (finetune task {name!r}); has {list(labels.columns)}")
+    labels = labels.loc[labels[task["column"]].str.strip() != "", ["sample_id", task["column"]]]
+    meta = corpus_samples(index, qc_table)
+    rows_ = meta.reset_index().merge(labels, on="sample_id", how="inner")
+    if rows_.empty:
+        raise InputError(f"finetune task {name!r}: none of the {len(labels)} labelled samples of {sheet} is in "
+                         "the corpus (sample ids must match the counts' sample ids)")
+    classes = sorted(rows_[task["column"]].unique())
+    y = rows_[task["column"]].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
+    series = rows_["series_id"].astype(str).to_numpy()
+    folds, scheme = finetune.sample_folds(rows_[task["column"]].to_numpy(dtype=str), series, folds=settings.folds,
+                                          seed=settings.seed, task=name)
+    model_type, base = load_model(checkpoint)
+    genes, expr = inference.read_rows(tokenize.TokenShards(shards, pd.read_parquet(index)), rows_["index"].to_numpy())
+    ids, pcs = expression_pca(io.read_matrix(matrix), rows_["sample_id"].to_numpy(), dim=base.cfg.n_embd,
+                              seed=settings.seed)
+    if len(ids) != len(rows_):
+        raise InputError(f"{matrix}: {len(rows_) - len(ids)} labelled samples are missing from the expression matrix")
+    ckpt_root = _ckpt_root(Path(out_model).parent, task, settings, checkpoint)
+    fit = settings.fit(settings.sample_epochs)
+    K = len(classes)
+    frozen = settings.train_layers == 0
+    if frozen:
+        clf0 = finetune.Classifier(copy.deepcopy(base), model_type, K, level="sample")
+        _, feats = finetune.last_layer_states(clf0, genes, expr, batch_size=settings.batch_size,
+                                              device=settings.device)
+
+    def fit_on(train: np.ndarray, ckpt: Path) -> finetune.Classifier:
+        clf = finetune.Classifier(copy.deepcopy(base), model_type, K, level="sample", train_layers=settings.train_layers)
+        data = (finetune.feature_dataset(feats[train], y[train]) if frozen
+                else finetune.sequence_dataset(genes[train], expr[train], y[train]))
+        return finetune.fit_classifier(clf, data, fit, class_weights=finetune.balanced_weights(y[train], K),
+                                       ckpt_dir=str(ckpt))
+
+    def predict(clf: finetune.Classifier, test: np.ndarray) -> np.ndarray:
+        f_ = feats[test] if frozen else finetune.last_layer_states(clf, genes[test], expr[test],
+                                                                     batch_size=settings.batch_size,
+                                                                     device=settings.device)[1]
+        with torch.no_grad():
+            return torch.softmax(clf.head(torch.as_tensor(f_)), -1).numpy()
+
+    prob = np.zeros((len(y), K))
+    base_prob = np.zeros((len(y), K))
+    rows = []
+    for k in range(settings.folds):
+        train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        with timed(f"{name}: fold {k + 1}/{settings.folds} ({len(train)} train, {len(test)} test samples)"):
+            prob[test] = predict(fit_on(train, ckpt_root / f"fold{k}"), test)
+        base_prob[test] = finetune.logistic_baseline(pcs, y, train, test, K)
+        for method, p in (("finetuned", prob[test]), ("expression_pca", base_prob[test])):
+            rows.append({"fold": k, "method": method, **finetune.metrics(y[test], p)})
+    per_fold = pd.DataFrame(rows)
+    with timed(f"{name}: the final model on all {len(y)} samples"):
+        _save(fit_on(np.arange(len(y)), ckpt_root / "all"), classes, task, out_model)
+    pred = pd.DataFrame({"sample_id": rows_["sample_id"], "series_id": series, "label": rows_[task["column"]],
+                         "fold": folds, "predicted": np.asarray(classes, dtype=object)[prob.argmax(1)]})
+    for i, c in enumerate(classes):
+        pred[f"probability_{c}"] = prob[:, i].astype(np.float32)
+    write_parquet(pa.Table.from_pandas(pred, preserve_index=False), out_predictions)
+    counts = {c: int((y == i).sum()) for i, c in enumerate(classes)}
+    return _finish(name, "sample", per_fold, {"samples_per_label": counts, "series": int(len(np.unique(series))),
+                                              "scheme": scheme}, settings, out_metrics, out_plot,
+                   model_name or model_type)
+
+
+def _finish(name: str, kind: str, per_fold: pd.DataFrame, extra: dict[str, Any], settings: FinetuneSettings,
+            out_metrics: PathLike, out_plot: PathLike, model_name: str) -> dict[str, Any]:
+    summary = {"task": name, "kind": kind, **extra, "folds": settings.folds,
+               "train_layers": settings.train_layers, "mean": _summarise(per_fold),
+               "per_fold": per_fold.round(4).to_dict(orient="records")}
+    write_json(summary, out_metrics)
+    plots.finetune_plot(per_fold, out_plot, title=f"{model_name}: fine-tuning task {name} ({kind}s, "
+                                                  f"{settings.folds} folds)")
+    log.info("%s (%s): %s", name, kind, summary["mean"])
+    return summary

@@ -1,0 +1,17 @@
+"""Rule finetune_genes: cross-validated gene classification by fine-tuning, beside the static embedding."""
+import torch
+
+from generain.stages import finetune
+from generain.utils import run_step
+
+sm = snakemake  # noqa: F821
+torch.set_num_threads(max(1, sm.threads))
+settings = finetune.FinetuneSettings(**sm.params.settings, seed=sm.params.seed,
+                                     device=sm.config["finetune"]["device"])  # runtime-only: from the config
+run_step(
+    sm.log[0], finetune.finetune_genes,
+    checkpoint=sm.input.checkpoint, vocab=sm.input.vocab, shards=sm.input.shards, index=sm.input.index,
+    gene_sets=list(sm.input.gene_sets), task=dict(sm.params.task), settings=settings,
+    out_metrics=sm.output.metrics, out_predictions=sm.output.predictions, out_model=sm.output.model,
+    out_plot=sm.output.plot, model_name=sm.wildcards.model,
+)

@@ -1,0 +1,17 @@
+"""Rule finetune_samples: cross-validated sample classification by fine-tuning, beside the expression PCA."""
+import torch
+
+from generain.stages import finetune
+from generain.utils import run_step
+
+sm = snakemake  # noqa: F821
+torch.set_num_threads(max(1, sm.threads))
+settings = finetune.FinetuneSettings(**sm.params.settings, seed=sm.params.seed,
+                                     device=sm.config["finetune"]["device"])  # runtime-only: from the config
+run_step(
+    sm.log[0], finetune.finetune_samples,
+    checkpoint=sm.input.checkpoint, shards=sm.input.shards, index=sm.input.index, qc_table=sm.input.qc,
+    matrix=sm.input.matrix, task=dict(sm.params.task), settings=settings,
+    out_metrics=sm.output.metrics, out_predictions=sm.output.predictions, out_model=sm.output.model,
+    out_plot=sm.output.plot, model_name=sm.wildcards.model,
+)
