@@ -97,23 +97,27 @@ def generain_reference(n_genes: int, *, n_points: int = 200, seed: int = 0) -> n
 
 def write_generain_release(out: Path, symbols: list[str], model_types: list[str], *, n_positions: int = 2048,
                            n_embd: int = 32, n_layer: int = 2, reference_symbols: list[str] | None = None,
-                           seed: int = 0) -> dict[str, Path]:
-    """GeneRAIN's released layout under ``out``: data/models/*.pth, data/embedding/*.json, the reference."""
-    names = {"gpt": "GPT_Binning_By_Gene", "bert_pred_genes": "BERT_Pred_Genes_Binning_By_Gene",
-             "bert_pred_expr": "BERT_Pred_Expr_Binning_By_Gene"}
+                           seed: int = 0, index_name: str = "gene2vec") -> dict[str, Path]:
+    """GeneRAIN's released layout under ``out``: data/models/*.pth, data/embedding/*.json, the reference.
+
+    ``index_name`` ``gene2vec`` (the three Binning_By_Gene models) or ``coding_lncrna`` (its GPT is
+    GPT_protein_coding_lncRNAs).
+    """
+    names = {"gpt": "GPT_Binning_By_Gene" if index_name == "gene2vec" else "GPT_protein_coding_lncRNAs",
+             "bert_pred_genes": "BERT_Pred_Genes_Binning_By_Gene", "bert_pred_expr": "BERT_Pred_Expr_Binning_By_Gene"}
     (out / "data" / "models").mkdir(parents=True, exist_ok=True)
     (out / "data" / "embedding").mkdir(parents=True, exist_ok=True)
     ref_dir = out / "data" / "external" / "ARCHS" / "normalize_each_gene"
     ref_dir.mkdir(parents=True, exist_ok=True)
     index = generain_gene_index(symbols)
-    paths = {"gene_index": out / "data" / "embedding" / "gene2vec_gene_to_idx.json"}
+    paths = {"gene_index": out / "data" / "embedding" / f"{index_name}_gene_to_idx.json"}
     paths["gene_index"].write_text(json.dumps(index))
     for k, m in enumerate(model_types):
         paths[m] = out / "data" / "models" / f"GeneRAIN.{names[m]}.pth"
         save_generain_checkpoint(hf_generain(m, len(index), n_positions=n_positions, n_embd=n_embd,
                                              n_layer=n_layer, seed=seed + k), m, paths[m])
     ref_symbols = reference_symbols if reference_symbols is not None else symbols
-    stem = ref_dir / "human_gene_v2.2_with_zero_expr_genes_bin_tot2000_gene2vec_0.005_subsampled"
+    stem = ref_dir / f"human_gene_v2.2_with_zero_expr_genes_bin_tot2000_{index_name}_0.005_subsampled"
     paths["boundaries"] = Path(str(stem) + ".npy")
     np.save(paths["boundaries"], generain_reference(len(ref_symbols), seed=seed))
     Path(str(stem) + ".gene_symbols.txt").write_text("\n".join(ref_symbols) + "\n")

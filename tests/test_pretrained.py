@@ -93,6 +93,26 @@ def test_generain_checkpoint_gives_the_transformers_logits(release, model_type):
     torch.testing.assert_close(got, want, atol=0, rtol=0)
 
 
+def test_coding_lncrna_release_imports_the_same_way(tmp_path):
+    """GPT_protein_coding_lncRNAs with coding_lncrna_gene_to_idx.json and its reference: the other released pair."""
+    paths = write_generain_release(tmp_path, SYMBOLS, ["gpt"], n_positions=24, index_name="coding_lncrna", seed=9)
+    assert paths["gpt"].name == "GeneRAIN.GPT_protein_coding_lncRNAs.pth"
+    assert paths["gene_index"].name == "coding_lncrna_gene_to_idx.json"
+    index = json.loads(paths["gene_index"].read_text())
+    vocab = pretrained.generain_vocabulary(index, GENES)
+    ours = pretrained.import_generain_model(paths["gpt"], "gpt", vocab.rows)
+    hf = hf_generain("gpt", len(index), n_positions=24, seed=9).eval()
+    genes = torch.randint(3, len(vocab.vocab), (2, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        a = ours(genes)[0][..., 3:]
+        b = hf(input_ids=_their_ids(vocab, genes)).logits[..., torch.as_tensor(vocab.rows[3:])]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    symbols_txt = str(paths["boundaries"]).replace(".npy", ".gene_symbols.txt")
+    assert "coding_lncrna_0.005_subsampled" in symbols_txt
+    ref = pretrained.generain_bin_reference(paths["boundaries"], symbols_txt, vocab.vocab, vocab.gene_map)
+    assert len(ref.gene_ids) == 40
+
+
 def test_ddp_prefix_and_wrong_checkpoints(tmp_path):
     hf = hf_generain("gpt", 10, n_positions=8, seed=0)
     save_generain_checkpoint(hf, "gpt", tmp_path / "ddp.pth", ddp=True)

@@ -271,6 +271,14 @@ def test_model_analysis_commands_on_the_run(demo_run, tmp_path):
     assert main(["perturb", "--run", str(res), "--model", "gpt", "--genes", "HLA-DRA", "--mode", "delete",
                  "--series", "nope", "--out", str(tmp_path / "y")]) == 2
     assert main(["attention", "--run", str(tmp_path), "--model", "gpt", "--out", str(tmp_path / "z")]) == 2
+    # generain finetune: the workflow's sex task (same settings and seed: the same figures) and a bad sheet
+    assert main(["finetune", "--run", str(res), "--model", "gpt", "--sample-task",
+                 f"{REPO / 'resources/demo/sample_labels.tsv'}:sex", "--out", str(tmp_path / "sex")]) == 0
+    got = json.loads((tmp_path / "sex" / "metrics.json").read_text())
+    want = json.loads((res / "finetune" / "gpt" / "sex" / "metrics.json").read_text())
+    assert got["mean"] == want["mean"] and got["scheme"] == "stratified"
+    assert main(["finetune", "--run", str(res), "--model", "gpt", "--sample-task",
+                 f"{REPO / 'resources/demo/sample_labels.tsv'}:nope", "--out", str(tmp_path / "bad")]) == 2
 
 
 def test_rerun_has_nothing_to_do_and_report_builds(demo_run):
@@ -879,6 +887,33 @@ def _fixture_release(workdir: Path) -> None:
                    check=True, capture_output=True, cwd=workdir)
 
 
+def _demo_counts_table(path: Path, columns: slice) -> list[str]:
+    """Some demo samples as a plain counts table (genes x samples, Ensembl ids), as a user would bring them."""
+    import h5py
+
+    with h5py.File(REPO / "resources" / "demo" / "demo_counts.h5") as f:
+        genes = [g.decode() for g in f["meta/genes/ensembl_gene_id"][()]]
+        ids = [s.decode() for s in f["meta/samples/geo_accession"][()]][columns]
+        counts = f["data/expression"][:, columns]
+    pd.DataFrame(counts, index=pd.Index(genes, name="gene_id"), columns=ids).to_csv(path, sep="\t")
+    return ids
+
+
+def _embeds_like_the_run(tmp_path: Path, res: Path, model: str) -> None:
+    """`generain embed-samples --counts` on demo samples gives the run's own embeddings of them: the run scored
+    its samples against the same imported reference, so nothing differs."""
+    from generain import cli
+
+    ids = _demo_counts_table(tmp_path / "new.tsv", slice(0, 4))
+    assert cli.main(["embed-samples", "--run", str(res), "--model", model, "--counts", str(tmp_path / "new.tsv"),
+                     "--gene-table", str(REPO / "resources" / "annotation" / "genes.tsv"),
+                     "--out", str(tmp_path / "new")]) == 0
+    new = pd.read_parquet(tmp_path / "new" / "embeddings.parquet").set_index("sample_id")
+    run = pd.read_parquet(res / "samples" / model / "embeddings.parquet").set_index("sample_id")
+    assert list(new.index) == ids
+    np.testing.assert_allclose(np.stack(new["embedding"]), np.stack(run.loc[ids, "embedding"]), atol=1e-5)
+
+
 def test_imported_generain_models_run_every_stage(tmp_path):
     """config/pretrained_fixture.yaml, shrunk: GeneRAIN's three released formats imported, nothing trained,
     and every later stage (export, sweep, lncRNA, sample embeddings, perturbation, attention) runs on them."""
@@ -922,6 +957,7 @@ def test_imported_generain_models_run_every_stage(tmp_path):
                     f"perturbation/hla_dra_overexpress/{m}/gene_shifts.parquet",
                     f"finetune/{m}/transcription_factors/metrics.json", f"finetune/{m}/sex/metrics.json"):
             assert (res / out).exists(), out
+    _embeds_like_the_run(tmp_path, res, "bert_pred_expr")
 
 
 def test_imported_geneformer_model_ranks_samples_by_its_medians(tmp_path):
@@ -956,6 +992,7 @@ def test_imported_geneformer_model_ranks_samples_by_its_medians(tmp_path):
     vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t")
     assert list(vocab["token"][:3]) == ["<pad>", "<mask>", "<cls>"] and vocab["ensembl_id"].iloc[3:].is_monotonic_increasing
     assert len(pd.read_parquet(res / "samples" / "bert_pred_genes" / "embeddings.parquet")) > 0
+    _embeds_like_the_run(tmp_path, res, "bert_pred_genes")
 
 
 @pytest.mark.parametrize("pretrained, message", [

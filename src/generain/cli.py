@@ -11,6 +11,9 @@ Analyses that read a trained model's hidden states, on any run's results:
     generain embed-samples --run results/demo --model gpt --out gpt_samples/
     generain perturb --run results/demo --model gpt --genes HLA-DRA --mode overexpress --series geuvadis_lcl --out p/
     generain attention --run results/demo --model bert_pred_genes --gene-set GO:0003700 --out att/
+    generain embed-samples --run results/demo --model gpt --counts new_counts.tsv --out new/   # new samples
+    generain finetune --run results/demo --model gpt --gene-task GO:0003700 --out tf/
+    generain finetune --run results/demo --model gpt --sample-task resources/demo/sample_labels.tsv:sex --out sex/
 
 Genes are Ensembl ids (version suffix ignored), tokens or symbols. Tables go
 to standard output (``--csv FILE`` writes CSV instead); errors (unknown or
@@ -111,7 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
         sp.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("embed-samples", help="sample and contextual gene embeddings of a run's samples")
+    s = sub.add_parser("embed-samples", help="sample and contextual gene embeddings of a run's samples, or of "
+                                            "new samples from a counts table (--counts)")
+    s.add_argument("--counts", help="a counts table (or --format h5ad/archs4 file) of new samples: embed them, "
+                                    "scored against the run's reference, instead of the run's own samples")
+    s.add_argument("--format", default="table", choices=["table", "h5ad", "archs4"], help="format of --counts")
+    s.add_argument("--id-type", default="auto", help="gene ids of --counts (default auto)")
+    s.add_argument("--gene-table", default="resources/annotation/genes.tsv",
+                   help="gene table that maps --counts genes (default the bundled one)")
     model_use(s)
     s.add_argument("--layer", type=int, default=-2, help="hidden-state layer (default -2, second-to-last)")
     s = sub.add_parser("perturb", help="in-silico perturbation of genes in a run's samples")
@@ -133,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--permutations", type=int, default=1000, help="random gene sets (default 1000)")
     s.add_argument("--min-enrichment", type=float, default=1.1,
                    help="a head attends the set more at FDR < 0.05 and this enrichment (default 1.1)")
+    s = sub.add_parser("finetune", help="cross-validated fine-tuning of a run's model on one task")
+    model_use(s)
+    task = s.add_mutually_exclusive_group(required=True)
+    task.add_argument("--gene-task", metavar="TERM_ID", help="gene classification: term_id of the positive genes")
+    task.add_argument("--sample-task", metavar="SHEET:COLUMN", help="sample classification: a sample sheet "
+                                                                     "(sample_id + label column) and the column")
+    s.add_argument("--negatives", metavar="TERM_ID", help="gene task: term_id of the negative genes (default the "
+                                                          "other protein-coding genes)")
+    s.add_argument("--gene-sets", action="append", help="gene-set file (repeatable; default the bundled "
+                                                        "resources/annotation/gene_sets.parquet)")
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--train-layers", type=int, default=0, help="0: the head only; k: also the last k layers")
+    s.add_argument("--epochs", type=int, help="default 1 (gene task) or 10 (sample task), Geneformer's")
+    s.add_argument("--learning-rate", type=float, default=1e-3)
     s = sub.add_parser("app", help="the web app (Streamlit) on a run's results, on 127.0.0.1")
     s.add_argument("--run", default="results/demo", help="a run's results directory (default results/demo)")
     s.add_argument("--model", default="gpt", help="which model's embedding (default gpt)")
@@ -191,7 +215,44 @@ def run_model_analysis(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     inputs = run_inputs(args.run, args.model)
     common = dict(batch_size=args.batch_size, device=args.device, seed=args.seed, model_name=args.model)
-    if args.command == "embed-samples":
+    if args.command == "embed-samples" and args.counts:
+        import numpy as np
+
+        from .stages.samples import embed_counts, run_reference
+
+        method, reference = run_reference(args.run)
+        width = np.load(sorted(Path(inputs["shards"]).glob("genes_*.npy"))[0], mmap_mode="r").shape[1]
+        embed_counts(counts=args.counts, fmt=args.format, checkpoint=inputs["checkpoint"], vocab=inputs["vocab"],
+                     reference=reference, method=method, gene_table=args.gene_table, length=width, layer=args.layer,
+                     batch_size=args.batch_size, device=args.device, out_samples=out / "embeddings.parquet",
+                     id_type=args.id_type)
+    elif args.command == "finetune":
+        from .stages import finetune as ft
+
+        settings = ft.FinetuneSettings(folds=args.folds, train_layers=args.train_layers,
+                                       learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
+                                       device=args.device, **({"gene_epochs": args.epochs, "sample_epochs": args.epochs}
+                                                              if args.epochs else {}))
+        outs = dict(out_metrics=out / "metrics.json", out_predictions=out / "predictions.parquet",
+                    out_model=out / "model.pt", out_plot=out / "folds.png", model_name=args.model)
+        if args.gene_task:
+            inputs.pop("qc_table")
+            ft.finetune_genes(**inputs, gene_sets=args.gene_sets or ["resources/annotation/gene_sets.parquet"],
+                              task={"name": out.name, "positives": args.gene_task, "negatives": args.negatives},
+                              settings=settings, **outs)
+        else:
+            sheet, _, column = args.sample_task.rpartition(":")
+            if not sheet:
+                raise InputError(f"--sample-task {args.sample_task!r}: write SHEET:COLUMN")
+            matrix = next((Path(args.run) / "normalize" / sp / n for sp in ("human", "mouse")
+                           for n in ("log_cp10m.h5", "log_cp10m_subsample.h5")
+                           if (Path(args.run) / "normalize" / sp / n).exists()), None)
+            if matrix is None:
+                raise InputError(f"{args.run}: no normalize/*/log_cp10m*.h5 for the expression-PCA baseline")
+            ft.finetune_samples(checkpoint=inputs["checkpoint"], shards=inputs["shards"], index=inputs["index"],
+                                qc_table=inputs["qc_table"], matrix=matrix,
+                                task={"name": out.name, "sheet": sheet, "column": column}, settings=settings, **outs)
+    elif args.command == "embed-samples":
         from .stages.samples import embed_samples
 
         matrices = {}
@@ -228,7 +289,7 @@ def run_model_analysis(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, or 2 on bad input)."""
     args = build_parser().parse_args(argv)
-    if args.command in ("embed-samples", "perturb", "attention"):
+    if args.command in ("embed-samples", "perturb", "attention", "finetune"):
         try:
             run_model_analysis(args)
         except (InputError, ValueError) as e:

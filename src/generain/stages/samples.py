@@ -8,13 +8,14 @@ Snakemake objects nor the config (see ``generain.stages``). The method is
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .. import embed, inference, io, plots, tokenize
+from .. import annotation, embed, inference, io, normalize, plots, tokenize
 from ..training.checkpoint import load_model
 from ..utils import InputError, PathLike, atomic_path, timed, write_parquet
 
@@ -164,3 +165,107 @@ def embed_samples(
     log.info("contextual embedding: %d of %d genes seen (median %d samples each)", len(ctx),
              int((v["biotype"] != "special").sum()), int(np.median(ctx["n_samples"])) if len(ctx) else 0)
     return {"samples": len(meta), "contextual_genes": len(ctx), "silhouette": rows}
+
+
+def run_reference(run: PathLike) -> tuple[str, Path]:
+    """How a finished run scores new samples: ("binning", its bin_reference.h5) or ("rank_value", gene medians).
+
+    An imported model's reference comes first (``pretrained/``), then the
+    run's own Binning-By-Gene reference (``normalize/human/bin_reference.h5``).
+
+    Raises
+    ------
+    InputError
+        If the run has neither (z-score or rank-value runs without an imported
+        Geneformer model keep no reference for new samples).
+    """
+    r = Path(run)
+    for method, path in (("rank_value", r / "pretrained" / "gene_medians.tsv"),
+                         ("binning", r / "pretrained" / "bin_reference.h5")):
+        if path.exists():
+            return method, path
+    scores = r / "normalize" / "human" / "scores.h5"
+    method = str(io.read_samples(scores)[1].get("method", "binning")) if scores.exists() else "binning"
+    ref = r / "normalize" / "human" / "bin_reference.h5"
+    if method != "binning" or not ref.exists():
+        raise InputError(f"{run}: no reference to score new samples against (normalization {method}; a binning run "
+                         f"keeps normalize/human/bin_reference.h5, an imported Geneformer model its gene medians)")
+    return "binning", ref
+
+
+def embed_counts(
+    *,
+    counts: PathLike,
+    fmt: str,
+    checkpoint: PathLike,
+    vocab: PathLike,
+    reference: PathLike,
+    method: str,
+    gene_table: PathLike,
+    length: int,
+    layer: int,
+    batch_size: int,
+    device: str,
+    out_samples: PathLike,
+    id_type: str = "auto",
+) -> dict[str, Any]:
+    """Embed new samples from a counts table with an existing model, scored against the model's reference.
+
+    The counts go the run's way: genes mapped to Ensembl ids through the gene
+    table (:func:`generain.annotation.harmonize_genes`), CP10M of each
+    sample's total counts and log10(x + 1), then Binning-By-Gene against the
+    saved per-gene ``reference`` (``method="binning"``; each sample binned on
+    its own) or rank values over the gene medians (``method="rank_value"``,
+    an imported Geneformer model), the top ``length`` genes of the
+    vocabulary as tokens, and the mean hidden state of ``layer`` over each
+    sample's real tokens (:func:`generain.inference.hidden_states`). No QC
+    filter is applied: every sample of the table is embedded.
+
+    Outputs ``out_samples``: parquet sample_id, n_tokens, embedding
+    (list<float32>).
+
+    Raises
+    ------
+    InputError
+        If the table cannot be read, no gene matches, or no gene is in the
+        vocabulary and the reference.
+    """
+    cm = io.read_counts(counts, fmt)
+    io.require_unique_samples(cm.sample_ids, counts)
+    totals = cm.counts.sum(axis=0, dtype=np.int64)
+    matched, report = annotation.harmonize_genes(cm, annotation.read_gene_table(gene_table), source=str(counts),
+                                                 id_type=id_type)
+    v = tokenize.read_vocab(vocab)
+    tok = pd.Series(v["token_id"].to_numpy(), index=v["ensembl_id"].astype(str))
+    tok = tok[v["biotype"].to_numpy() != "special"]
+    inside = np.isin(matched.gene_ids.astype(str), tok.index)
+    if not inside.any():
+        raise InputError(f"{counts}: none of its {len(matched.gene_ids)} matched genes is in the model's vocabulary")
+    gene_ids = matched.gene_ids[inside].astype(str)
+    values = normalize.cp10m_log10(matched.counts[inside], totals=totals)
+    if method == "binning":
+        scores, rows = normalize.apply_bin_reference(values, gene_ids.astype(object), normalize.BinReference.load(reference))
+    elif method == "rank_value":
+        med = pd.read_csv(reference, sep="\t").set_index("ensembl_id")["median"]
+        rows = np.flatnonzero(np.isin(gene_ids, med.index))
+        if rows.size == 0:
+            raise InputError(f"{reference}: no gene of {counts} has a median")
+        scores = normalize.rank_value_scores(values[rows], med.loc[gene_ids[rows]].to_numpy())
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    gt, et, nt = tokenize.tokenize_samples(scores, normalize.eligible_mask(scores, method), values[rows],
+                                           tok.loc[gene_ids[rows]].to_numpy(dtype=np.int64), length=length)
+    model_type, model = load_model(checkpoint)
+    model.to(device)
+    emb = np.zeros((len(nt), model.cfg.n_embd), np.float32)
+    for a in range(0, len(nt), batch_size):
+        b = inference.model_batch(model_type, gt[a:a + batch_size], et[a:a + batch_size], device)
+        emb[a:a + batch_size] = inference.mean_over_real(inference.hidden_states(model, b, layer=layer),
+                                                         b.real).cpu().numpy()
+    table = pa.Table.from_pydict({"sample_id": [str(s) for s in matched.sample_ids], "n_tokens": nt.astype(np.int32),
+                                  "embedding": pa.array(list(emb), type=pa.list_(pa.float32()))})
+    write_parquet(table, out_samples)
+    out = {"samples": int(len(nt)), "genes_matched": int(report["matched"]), "genes_scored": int(len(rows)),
+           "median_tokens": float(np.median(nt)) if len(nt) else 0.0, "method": method}
+    log.info("embedded new samples: %s", out)
+    return out
