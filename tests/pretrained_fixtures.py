@@ -145,7 +145,7 @@ def write_geneformer_release(out: Path, ensembl_ids: list[str], *, n_positions: 
     tokens.update({g: np.int16(i + len(specials)) for i, g in enumerate(sorted(ensembl_ids))})
     rng = np.random.default_rng(seed)
     medians = {g: np.float64(rng.uniform(0.1, 50.0)) for g in sorted(ensembl_ids)}
-    model_dir = out / "Geneformer-V1-10M"
+    model_dir = out / ("Geneformer-V2-104M" if v2 else "Geneformer-V1-10M")
     hf_geneformer(len(tokens), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
                   seed=seed).save_pretrained(model_dir)
     paths = {"model": model_dir, "token_dictionary": out / "token_dictionary.pkl",
@@ -169,6 +169,7 @@ def main() -> None:
                                    reference_symbols=symbols)
     coding = sorted(genes.loc[genes["biotype"] == "protein_coding", "ensembl_id"])  # < 32,767: int16 token ids
     gf = write_geneformer_release(args.out / "geneformer", coding)
+    write_geneformer_release(args.out / "geneformer_v2", coding, v2=True)
     print(json.dumps({**{k: str(v) for k, v in paths.items()}, **{f"geneformer_{k}": str(v) for k, v in gf.items()}},
                      indent=1))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -160,3 +161,35 @@ def test_metrics_by_hand():
     # predictions 0, 1, 1, 0: accuracy 0.5; F1 0.5 for both classes; AUC: of the 4 (positive, negative) pairs
     # (0.7, 0.1), (0.7, 0.6), (0.2, 0.1) are ranked right and (0.2, 0.6) wrong: 0.75
     assert m == {"accuracy": 0.5, "macro_f1": 0.5, "auc": 0.75}
+
+
+def test_a_killed_job_resumes_to_the_same_weights(run, tmp_path):
+    """SIGKILL in the middle of training the last layer, then the same call again: the figures of an
+    uninterrupted run (per-epoch checkpoints, sample order from (seed, epoch), dropout from (seed, epoch, batch))."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    kw = {"train_layers": 1, "sample_epochs": 12}
+    ref = _samples(run, tmp_path / "ref", **kw)
+    script = tmp_path / "go.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nsys.path.insert(0, %r)\nimport test_finetune as t\n"
+        "t._samples(Path(%r), Path(%r), train_layers=1, sample_epochs=12)\n"
+        % (str(Path(__file__).parent), str(run), str(tmp_path / "kill")))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((tmp_path / "kill").glob("checkpoints/*/fold1/last.ckpt")) and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    time.sleep(0.3)  # into fold 1's next epochs
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "kill" / "metrics.json").exists()
+    again = _samples(run, tmp_path / "kill", **kw)
+    assert again["per_fold"] == ref["per_fold"]
+    a = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "kill" / "model.pt", weights_only=True)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

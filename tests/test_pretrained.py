@@ -176,13 +176,39 @@ def test_geneformer_v1_directory_gives_the_transformers_logits(tmp_path):
     torch.testing.assert_close(a[..., 3:][mask], b[..., torch.as_tensor(vocab.rows[3:])][mask], atol=1e-5, rtol=0)
 
 
-def test_geneformer_v2_dictionary_and_foreign_pickles_are_refused(tmp_path):
-    paths = write_geneformer_release(tmp_path, list(GENES["ensembl_id"][:5]), n_positions=8, v2=True)
-    tokens = pretrained.read_pickled_dict(paths["token_dictionary"])
-    assert tokens["<cls>"] == 2 and tokens["<eos>"] == 3
-    with pytest.raises(InputError, match="Geneformer V2"):
-        pretrained.check_supported_geneformer(tokens, str(paths["token_dictionary"]))
+def test_geneformer_v2_frames_inputs_with_cls_and_eos_as_transformers(tmp_path):
+    """V2 dictionaries (<cls>, <eos>): our model reads <cls> genes... <eos> and gives the transformers model's
+    logits and hidden states on that framed input; the states line up with the genes."""
+    from generain import inference
 
+    ens = list(GENES["ensembl_id"][:40])
+    paths = write_geneformer_release(tmp_path, ens, n_positions=32, seed=6, v2=True)
+    tokens = pretrained.read_pickled_dict(paths["token_dictionary"])
+    assert (tokens["<cls>"], tokens["<eos>"]) == (2, 3)
+    vocab = pretrained.geneformer_vocabulary(tokens, GENES)
+    eos = pretrained.eos_token_id(vocab.vocab)
+    assert eos == len(vocab.vocab) - 1 == 43 and list(vocab.rows[[0, 1, 2, eos]]) == [0, 1, 2, 3]
+    ours = pretrained.import_geneformer_model(paths["model"], vocab.rows, eos_token=eos)
+    hf = transformers.BertForMaskedLM.from_pretrained(paths["model"], attn_implementation="eager").eval()
+    genes = torch.randint(3, 43, (2, 20), generator=torch.Generator().manual_seed(4))
+    genes[1, 15:] = 0  # the second sample: 15 genes, then padding
+    b = inference.model_batch("bert_pred_genes", genes, torch.zeros_like(genes), eos_token=eos)
+    framed = b.kwargs["idx"]
+    assert framed[0].tolist() == [2, *genes[0].tolist(), eos]
+    assert framed[1].tolist() == [2, *genes[1, :15].tolist(), eos] + [0] * 5
+    their = _their_ids(vocab, framed)
+    with torch.no_grad():
+        a, _ = ours(**b.kwargs)
+        out = hf(input_ids=their, attention_mask=b.kwargs["key_mask"].long(), output_hidden_states=True)
+        h = inference.hidden_states(ours, b, layer=-2)
+    keep = b.kwargs["key_mask"]
+    torch.testing.assert_close(a[..., 3:43][keep], out.logits[..., torch.as_tensor(vocab.rows[3:43])][keep],
+                               atol=1e-5, rtol=0)
+    want = out.hidden_states[-2][:, 1:-1] * b.real[..., None]  # genes only, lined up with the gene positions
+    torch.testing.assert_close(h, want, atol=1e-5, rtol=0)
+
+
+def test_foreign_pickles_are_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             return (print, ("ran",))

@@ -960,17 +960,19 @@ def test_imported_generain_models_run_every_stage(tmp_path):
     _embeds_like_the_run(tmp_path, res, "bert_pred_expr")
 
 
-def test_imported_geneformer_model_ranks_samples_by_its_medians(tmp_path):
-    """A Geneformer V1 fixture directory: rank-value tokens by the model's gene medians, its token order,
-    the model imported, and sample embeddings from it."""
+@pytest.mark.parametrize("version", ["V1", "V2"])
+def test_imported_geneformer_model_ranks_samples_by_its_medians(tmp_path, version):
+    """A Geneformer fixture directory (V1; V2 with <cls> ... <eos> framing): rank-value tokens by the model's
+    gene medians, its token order, the model imported, and sample embeddings from it."""
     pytest.importorskip("transformers")
     import pickle
 
     _fixture_release(tmp_path)
-    gf = tmp_path / "fixtures" / "geneformer"
+    gf = tmp_path / "fixtures" / ("geneformer" if version == "V1" else "geneformer_v2")
+    model_dir = gf / ("Geneformer-V1-10M" if version == "V1" else "Geneformer-V2-104M")
     cfg = _config(**copy.deepcopy(SMALL))
     cfg.update(run_name="gf", models=["bert_pred_genes"],
-               pretrained={"bert_pred_genes": {"format": "geneformer", "checkpoint": str(gf / "Geneformer-V1-10M"),
+               pretrained={"bert_pred_genes": {"format": "geneformer", "checkpoint": str(model_dir),
                                                "gene_index": str(gf / "token_dictionary.pkl"),
                                                "gene_medians": str(gf / "gene_median_dictionary.pkl")}})
     cfg["normalization"]["method"] = "rank_value"
@@ -990,7 +992,12 @@ def test_imported_geneformer_model_ranks_samples_by_its_medians(tmp_path):
         cp10k = (10 ** float(logv[log_row[g]]) - 1) / 1000
         assert scores[k] == pytest.approx(cp10k / float(medians[g]), rel=1e-5)
     vocab = pd.read_csv(res / "tokens" / "vocab.tsv", sep="\t")
-    assert list(vocab["token"][:3]) == ["<pad>", "<mask>", "<cls>"] and vocab["ensembl_id"].iloc[3:].is_monotonic_increasing
+    genes_only = vocab[vocab["biotype"] != "special"]
+    assert list(vocab["token"][:3]) == ["<pad>", "<mask>", "<cls>"] and genes_only["ensembl_id"].is_monotonic_increasing
+    assert (vocab["token"].iloc[-1] == "<eos>") == (version == "V2")
+    model = json.loads((res / "models" / "main" / "bert_pred_genes" / "summary.json").read_text())
+    assert (model["model_config"]["eos_token"] == len(vocab) - 1) if version == "V2" else \
+        model["model_config"]["eos_token"] == 0
     assert len(pd.read_parquet(res / "samples" / "bert_pred_genes" / "embeddings.parquet")) > 0
     _embeds_like_the_run(tmp_path, res, "bert_pred_genes")
 

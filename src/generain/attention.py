@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .inference import Batch, autocast, model_batch
+from .inference import Batch, autocast, model_batch, unframe
 from .model import BertMLM, GPT
 from .perturb import benjamini_hochberg
 
@@ -85,6 +85,9 @@ def accumulate_attention(model: GPT | BertMLM, batch: Batch, received: torch.Ten
     log_visible = torch.log(visible.clamp(min=1)) * q_real
     with autocast(real.device):
         for layer, probs in enumerate(model.attention(**batch.kwargs)):  # (B, H, T, T)
+            if batch.frame:  # genes only: drop <cls>/<eos> and renormalise each query over the gene keys
+                probs = unframe(probs.double(), batch, dims=(2, 3))
+                probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-30)
             probs = probs.double() * q_real[:, None, :, None]  # real queries only
             got = probs.sum(2)  # (B, H, T): attention received per key position
             received[layer].index_add_(1, tok, got.permute(1, 0, 2)[:, real])
@@ -179,7 +182,8 @@ def attention_heads(model: GPT | BertMLM, model_type: str, genes: np.ndarray, ex
     rank_sum = torch.zeros(vocab_size, dtype=torch.float64, device=device)
     occurrences = torch.zeros(vocab_size, dtype=torch.float64, device=device)
     for a in range(0, len(genes), batch_size):
-        b = model_batch(model_type, genes[a:a + batch_size], expr[a:a + batch_size], device)
+        b = model_batch(model_type, genes[a:a + batch_size], expr[a:a + batch_size], device,
+                        eos_token=model.cfg.eos_token)
         accumulate_attention(model, b, received, expected, totals, rank_sum, occurrences)
     occ = occurrences.cpu().numpy()
     mean_rank = np.where(occ > 0, rank_sum.cpu().numpy() / np.maximum(occ, 1), np.nan)

@@ -43,8 +43,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from .inference import mean_over_real, model_batch
+from .inference import mean_over_real, model_batch, unframe
 from .model import IGNORE_INDEX, BertMLM, GPT
+from .training.module import step_seed
 from .utils import InputError
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,22 @@ class Classifier(nn.Module):
     train_layers : int
         0: the head only; k: also the last k transformer layers (and the
         GPT's final LayerNorm).
+    seed : int
+        The head starts from N(0, 0.02) weights drawn from this seed and zero
+        biases (BERT's initialisation), whatever the global random state.
     """
 
-    def __init__(self, base: GPT | BertMLM, model_type: str, n_classes: int, *, level: str, train_layers: int = 0) -> None:
+    def __init__(self, base: GPT | BertMLM, model_type: str, n_classes: int, *, level: str, train_layers: int = 0,
+                 seed: int = 0) -> None:
         super().__init__()
         if level not in ("gene", "sample"):
             raise ValueError(f"level must be 'gene' or 'sample', not {level!r}")
         self.base, self.model_type, self.level, self.train_layers = base, model_type, level, train_layers
         self.head = nn.Linear(base.cfg.n_embd, n_classes)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=torch.Generator().manual_seed(seed))
+                                   * 0.02)
+            self.head.bias.zero_()
         blocks = base.h if isinstance(base, GPT) else base.layers
         if not 0 <= train_layers <= len(blocks):
             raise ValueError(f"train_layers {train_layers} is outside 0..{len(blocks)}")
@@ -150,8 +159,8 @@ class Classifier(nn.Module):
 
     def features(self, genes: torch.Tensor, expr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Last-layer states (B, T, C), the gene token at each position (B, T) and the real-position mask (B, T)."""
-        b = model_batch(self.model_type, genes, expr, device=genes.device)
-        h = self.base.hidden_state(**b.kwargs, layer=-1)
+        b = model_batch(self.model_type, genes, expr, device=genes.device, eos_token=self.base.cfg.eos_token)
+        h = unframe(self.base.hidden_state(**b.kwargs, layer=-1), b)
         return h, b.positions, b.real
 
     def pool(self, h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -173,12 +182,17 @@ class FinetuneModule(L.LightningModule):
     """
 
     def __init__(self, clf: Classifier, *, lr: float, weight_decay: float, total_steps: int,
-                 warmup_fraction: float, class_weights: torch.Tensor, label_of_token: torch.Tensor | None = None) -> None:
+                 warmup_fraction: float, class_weights: torch.Tensor, label_of_token: torch.Tensor | None = None,
+                 seed: int = 0) -> None:
         super().__init__()
-        self.clf, self.lr, self.weight_decay = clf, lr, weight_decay
+        self.clf, self.lr, self.weight_decay, self.seed = clf, lr, weight_decay, seed
         self.total_steps, self.warmup_fraction = max(total_steps, 1), warmup_fraction
         self.register_buffer("class_weights", class_weights.float())
         self.register_buffer("label_of_token", label_of_token if label_of_token is not None else torch.zeros(0, dtype=torch.long))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # dropout of this step depends only on (seed, epoch, batch): a resumed run repeats it exactly
+        torch.manual_seed(step_seed(self.seed, self.current_epoch, batch_idx))
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         if "x" in batch:
@@ -246,14 +260,20 @@ def fit_classifier(clf: Classifier, data: Dataset, settings: FitSettings, *, cla
 
     With ``ckpt_dir`` Lightning writes ``last.ckpt`` there at every epoch's
     end, and a run that finds one resumes from it (a killed job continues).
+    The sample order of an epoch depends only on (seed, epoch)
+    (:class:`generain.training.data.EpochSampler`) and the dropout of a step
+    only on (seed, epoch, batch), so a resumed run ends with the weights of
+    an uninterrupted one.
     """
+    from .training.data import EpochSampler
+
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(settings.seed))
+    loader = DataLoader(data, batch_size=settings.batch_size,
+                        sampler=EpochSampler(len(data), seed=settings.seed, shuffle=True))
     total = math.ceil(len(data) / settings.batch_size) * settings.epochs
     module = FinetuneModule(clf, lr=settings.learning_rate, weight_decay=settings.weight_decay, total_steps=total,
                             warmup_fraction=settings.warmup_fraction, class_weights=class_weights,
-                            label_of_token=label_of_token)
+                            label_of_token=label_of_token, seed=settings.seed)
     callbacks, resume = [], None
     if ckpt_dir is not None:
         from pathlib import Path

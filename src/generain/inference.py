@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import PAD_ID
+from . import CLS_ID, PAD_ID
 from .model import BertMLM, GPT
 from .tokenize import TokenShards
 
@@ -51,15 +51,20 @@ class Batch:
         int64 (B, T): the gene token at each input position (``PAD_ID`` at padding).
     real : torch.Tensor
         bool (B, T): True at real (non-padding) positions.
+    frame : bool
+        True when the model reads ``<cls> genes... <eos>`` (Geneformer V2):
+        its inputs and outputs have one more position at each end, which
+        :func:`unframe` drops so that states line up with ``positions``.
     """
 
     kwargs: dict[str, torch.Tensor]
     positions: torch.Tensor
     real: torch.Tensor
+    frame: bool = False
 
 
 def model_batch(model_type: str, genes: np.ndarray | torch.Tensor, expr: np.ndarray | torch.Tensor,
-                device: str | torch.device = "cpu") -> Batch:
+                device: str | torch.device = "cpu", *, eos_token: int = 0) -> Batch:
     """Unmasked inputs of a model type for sequences of gene tokens and expression bins.
 
     Parameters
@@ -70,6 +75,12 @@ def model_batch(model_type: str, genes: np.ndarray | torch.Tensor, expr: np.ndar
         int (B, L) gene tokens in bin order, padded with ``PAD_ID`` at the end,
         and their within-sample expression bins 1..100 (0 at padding), as in the
         token shards.
+    eos_token : int
+        The model's ``cfg.eos_token``: when not 0 (Geneformer V2, bert_pred_genes
+        only), each sequence is framed as ``<cls> genes... <eos>`` (the
+        ``<eos>`` right after the last real gene, padding after it), as
+        Geneformer V2's tokenizer writes it; ``positions`` and ``real`` stay
+        those of the genes.
 
     Returns
     -------
@@ -85,10 +96,19 @@ def model_batch(model_type: str, genes: np.ndarray | torch.Tensor, expr: np.ndar
     """
     g = torch.as_tensor(np.asarray(genes, dtype=np.int64), device=device)
     e = torch.as_tensor(np.asarray(expr, dtype=np.int64), device=device)
+    if eos_token and model_type != "bert_pred_genes":
+        raise ValueError(f"framed inputs (<cls> ... <eos>) are for bert_pred_genes models, not {model_type}")
     if model_type == "gpt":
         g = g[:, :-1]
         return Batch({"idx": g}, g, g != PAD_ID)
     real = g != PAD_ID
+    if model_type == "bert_pred_genes" and eos_token:
+        B, L = g.shape
+        framed = torch.zeros(B, L + 2, dtype=g.dtype, device=g.device)
+        framed[:, 0] = CLS_ID
+        framed[:, 1:L + 1] = g
+        framed[torch.arange(B, device=g.device), real.sum(1) + 1] = eos_token
+        return Batch({"idx": framed, "key_mask": framed != PAD_ID}, g, real, frame=True)
     if model_type == "bert_pred_genes":
         return Batch({"idx": g, "key_mask": real}, g, real)
     if model_type == "bert_pred_expr":
@@ -103,11 +123,25 @@ def autocast(device: str | torch.device) -> contextlib.AbstractContextManager[No
     return contextlib.nullcontext()
 
 
+def unframe(x: torch.Tensor, batch: Batch, dims: tuple[int, ...] = (1,)) -> torch.Tensor:
+    """Drop the ``<cls>`` and ``<eos>`` positions of a framed batch along ``dims`` (nothing if not framed).
+
+    States (B, T + 2, C) become (B, T, C), lined up with ``batch.positions``:
+    the ``<eos>`` state lands on a padding position or is cut.
+    """
+    if not batch.frame:
+        return x
+    for d in dims:
+        x = x.narrow(d, 1, x.shape[d] - 2)
+    return x
+
+
 @torch.no_grad()
 def hidden_states(model: GPT | BertMLM, batch: Batch, *, layer: int) -> torch.Tensor:
-    """Hidden states of one layer, float32 (B, T, n_embd), zero at padding positions."""
+    """Hidden states of one layer, float32 (B, T, n_embd), zero at padding positions (and, framed, without
+    the ``<cls>``/``<eos>`` positions)."""
     with autocast(batch.positions.device):
-        h = model.hidden_state(**batch.kwargs, layer=layer)
+        h = unframe(model.hidden_state(**batch.kwargs, layer=layer), batch)
     return h.float() * batch.real[..., None]
 
 
@@ -196,7 +230,7 @@ def embed_corpus(model: GPT | BertMLM, model_type: str, shards: TokenShards, row
     gene_count = torch.zeros(vocab_size, dtype=torch.int64, device=device)
     done = 0
     for k, (r, g, e) in enumerate(iter_batches(shards, rows, batch_size)):
-        b = model_batch(model_type, g, e, device)
+        b = model_batch(model_type, g, e, device, eos_token=model.cfg.eos_token)
         h = hidden_states(model, b, layer=layer)
         samples[done:done + len(r)] = mean_over_real(h, b.real).cpu().numpy()
         tok = b.positions[b.real]

@@ -64,6 +64,10 @@ class ModelConfig:
         or ``relu`` (Geneformer's).
     layer_norm_eps : float
         LayerNorm epsilon (GeneRAIN: 1e-12 for both GPT and BERT).
+    eos_token : int
+        0: inputs are the gene tokens as they are (GeneRAIN, Geneformer V1).
+        Otherwise the token id of ``<eos>``: every input is framed as
+        ``<cls> genes... <eos>`` (Geneformer V2; :func:`generain.inference.model_batch`).
     """
 
     vocab_size: int
@@ -75,6 +79,7 @@ class ModelConfig:
     dropout: float = 0.05
     activation: str = "gelu"
     layer_norm_eps: float = 1e-12
+    eos_token: int = 0
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:

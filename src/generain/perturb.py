@@ -314,7 +314,7 @@ def perturbation_effects(model: GPT | BertMLM, model_type: str, genes: np.ndarra
     def run(g: np.ndarray, e: np.ndarray, t: np.ndarray, h0: torch.Tensor, e0: torch.Tensor
             ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         pert = perturb_sequences(g, e, t, mode)
-        b = model_batch(model_type, pert.genes, pert.expr, device)
+        b = model_batch(model_type, pert.genes, pert.expr, device, eos_token=model.cfg.eos_token)
         h1 = hidden_states(model, b, layer=layer)
         s = 1.0 - torch.nn.functional.cosine_similarity(mean_over_real(h1, b.real), e0, dim=-1, eps=1e-12)
         tok, gs = _pair_shifts(h0, h1, pert.origin, b.positions)
@@ -324,7 +324,7 @@ def perturbation_effects(model: GPT | BertMLM, model_type: str, genes: np.ndarra
     for k, a in enumerate(range(0, len(rows), batch_size)):
         sl = slice(a, a + batch_size)
         g, e = genes[rows[sl]], expr[rows[sl]]
-        b0 = model_batch(model_type, g, e, device)
+        b0 = model_batch(model_type, g, e, device, eos_token=model.cfg.eos_token)
         h0 = hidden_states(model, b0, layer=layer)
         e0 = mean_over_real(h0, b0.real)
         tok, gs, s = run(g, e, tgt[sl], h0, e0)

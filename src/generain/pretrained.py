@@ -32,7 +32,8 @@ Geneformer (Theodoris et al. 2023; huggingface.co/ctheodoris/Geneformer):
 - A ``BertForMaskedLM`` directory: ``config.json`` (``hidden_act`` relu,
   ``type_vocab_size`` 2) and ``model.safetensors`` or ``pytorch_model.bin``.
 - ``token_dictionary*.pkl``: Ensembl id -> token id with ``<pad>`` 0 and
-  ``<mask>`` 1 (V1, values numpy int16) and also ``<cls>`` and ``<eos>`` (V2);
+  ``<mask>`` 1 (V1, values numpy int16) and also ``<cls>`` and ``<eos>`` (V2,
+  whose inputs are framed ``<cls> genes... <eos>``);
   ``gene_median_dictionary*.pkl``: Ensembl id -> the gene's non-zero median
   of counts per 10,000.
 
@@ -554,30 +555,26 @@ def generain_vocabulary(index: dict[str, int], gene_table: pd.DataFrame) -> Impo
 def geneformer_vocabulary(token_dictionary: dict[str, int], gene_table: pd.DataFrame) -> ImportedVocabulary:
     """:func:`import_vocabulary` for Geneformer's token dictionary (Ensembl id -> token id).
 
-    ``<pad>``, ``<mask>`` and (V2) ``<cls>`` keep their meaning; V2's
-    ``<eos>`` has no token here (see :func:`check_supported_geneformer`).
+    ``<pad>``, ``<mask>`` and (V2) ``<cls>`` take our ids 0, 1, 2; V2's
+    ``<eos>`` becomes the vocabulary's last token (biotype ``special``), the
+    ``eos_token`` of the imported model (:func:`eos_token_id`).
     """
     special_keys = {k for k in token_dictionary if k.startswith("<")}
     special_rows = {t: int(token_dictionary[t]) for t in SPECIAL_TOKENS if t in token_dictionary}
-    return import_vocabulary(token_dictionary, keyed_by="ensembl_id", special_rows=special_rows,
-                             special_keys=special_keys, gene_table=gene_table)
-
-
-def check_supported_geneformer(token_dictionary: dict[str, int], source: str) -> None:
-    """Refuse Geneformer V2 dictionaries (``<cls>``/``<eos>``), whose inputs this workflow does not yet frame.
-
-    Geneformer V2 wraps every sequence as ``<cls> genes... <eos>`` and reads
-    the ``<cls>`` state as the cell embedding; the tokens, inference and
-    perturbation stages here build unframed sequences (Geneformer V1's form).
-
-    Raises
-    ------
-    InputError
-        If the dictionary has ``<eos>``.
-    """
+    v = import_vocabulary(token_dictionary, keyed_by="ensembl_id", special_rows=special_rows,
+                          special_keys=special_keys, gene_table=gene_table)
     if "<eos>" in token_dictionary:
-        raise InputError(f"{source}: a Geneformer V2 dictionary (<cls> ... <eos> framing); only the V1 "
-                         "models (Geneformer-V1-10M, gf-6L-30M-i2048, gc30M dictionaries) can be imported so far")
+        eos = pd.DataFrame([{"token_id": len(v.vocab), "token": "<eos>", "ensembl_id": "", "symbol": "",
+                             "biotype": "special", "species": ""}])
+        v = ImportedVocabulary(pd.concat([v.vocab, eos], ignore_index=True),
+                               np.append(v.rows, int(token_dictionary["<eos>"])), v.gene_map)
+    return v
+
+
+def eos_token_id(vocab: pd.DataFrame) -> int:
+    """Token id of ``<eos>`` in a vocabulary (Geneformer V2 imports), or 0 when it has none."""
+    hit = vocab.loc[vocab["token"] == "<eos>", "token_id"]
+    return int(hit.iloc[0]) if len(hit) else 0
 
 
 # ---------------------------------------------------------------------------
@@ -616,8 +613,11 @@ def import_generain_model(checkpoint: str | os.PathLike[str], model_type: str, r
     return build_imported(model_type, cfg, state)
 
 
-def import_geneformer_model(model_dir: str | os.PathLike[str], rows: np.ndarray) -> BertMLM:
-    """A Geneformer V1 directory as our ``bert_pred_genes`` model, rows in the run's vocabulary order.
+def import_geneformer_model(model_dir: str | os.PathLike[str], rows: np.ndarray, *, eos_token: int = 0) -> BertMLM:
+    """A Geneformer directory as our ``bert_pred_genes`` model, rows in the run's vocabulary order.
+
+    ``eos_token``: our id of V2's ``<eos>`` (:func:`eos_token_id`); the model
+    then reads framed inputs ``<cls> genes... <eos>`` as Geneformer V2 does.
 
     Raises
     ------
@@ -634,6 +634,7 @@ def import_geneformer_model(model_dir: str | os.PathLike[str], rows: np.ndarray)
         raise InputError(f"{model_dir}: config.json vocab_size {config['vocab_size']} but the word embedding "
                          f"has {cfg.vocab_size} rows")
     cfg, state = reindex_genes("bert_pred_genes", cfg, state, rows)
+    cfg = ModelConfig(**{**cfg.to_dict(), "eos_token": int(eos_token)})
     return build_imported("bert_pred_genes", cfg, state)
 
 

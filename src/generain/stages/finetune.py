@@ -132,7 +132,8 @@ def finetune_genes(
     def fit_on(train_tokens: np.ndarray, train_y: np.ndarray, ckpt: Path) -> finetune.Classifier:
         table = np.full(len(v), IGNORE_INDEX, dtype=np.int64)
         table[train_tokens] = train_y
-        clf = finetune.Classifier(copy.deepcopy(base), model_type, 2, level="gene", train_layers=settings.train_layers)
+        clf = finetune.Classifier(copy.deepcopy(base), model_type, 2, level="gene", train_layers=settings.train_layers,
+                                  seed=settings.seed)
         if frozen:
             lab = table[positions]
             keep = lab != IGNORE_INDEX
@@ -244,7 +245,8 @@ def finetune_samples(
                                               device=settings.device)
 
     def fit_on(train: np.ndarray, ckpt: Path) -> finetune.Classifier:
-        clf = finetune.Classifier(copy.deepcopy(base), model_type, K, level="sample", train_layers=settings.train_layers)
+        clf = finetune.Classifier(copy.deepcopy(base), model_type, K, level="sample", train_layers=settings.train_layers,
+                                  seed=settings.seed)
         data = (finetune.feature_dataset(feats[train], y[train]) if frozen
                 else finetune.sequence_dataset(genes[train], expr[train], y[train]))
         return finetune.fit_classifier(clf, data, fit, class_weights=finetune.balanced_weights(y[train], K),

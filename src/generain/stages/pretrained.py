@@ -61,8 +61,7 @@ def import_vocabulary(
     Raises
     ------
     InputError
-        If a file is unreadable, no gene maps, or (Geneformer) the dictionary
-        is a V2 one.
+        If a file is unreadable or no gene maps.
     """
     genes = annotation.read_gene_table(gene_table)
     if fmt == "generain":
@@ -72,7 +71,6 @@ def import_vocabulary(
         covered = int(len(ref.gene_ids))
     elif fmt == "geneformer":
         tokens = pretrained.read_pickled_dict(gene_index)
-        pretrained.check_supported_geneformer(tokens, str(gene_index))
         v = pretrained.geneformer_vocabulary(tokens, genes)
         medians = pretrained.read_pickled_dict(reference)
         ens = v.vocab.loc[v.vocab["biotype"] != "special", "ensembl_id"]
@@ -140,15 +138,19 @@ def import_model(
     InputError
         If the checkpoint is unreadable or the sequences do not fit the model.
     """
-    rows = pd.read_csv(token_rows, sep="\t")["source_row"].to_numpy(dtype=np.int64)
+    table = pd.read_csv(token_rows, sep="\t", keep_default_na=False)
+    rows = table["source_row"].to_numpy(dtype=np.int64)
+    eos = pretrained.eos_token_id(table)
     if fmt == "generain":
         model = pretrained.import_generain_model(checkpoint, model_type, rows, n_head=n_head)
     else:
-        model = pretrained.import_geneformer_model(checkpoint, rows)
-    need = length - 1 if model_type == "gpt" else length  # the GPT reads length - 1 tokens
+        model = pretrained.import_geneformer_model(checkpoint, rows, eos_token=eos)
+    # the GPT reads length - 1 tokens; a framed (Geneformer V2) input adds <cls> and <eos>
+    need = length - 1 if model_type == "gpt" else length + (2 if eos else 0)
     if model_type != "bert_pred_expr" and need > model.cfg.n_positions:
         raise InputError(f"{checkpoint}: the model has {model.cfg.n_positions} positions but tokens.length "
-                         f"{length} needs {need}; set tokens.length <= {model.cfg.n_positions + (model_type == 'gpt')}")
+                         f"{length} needs {need}; set tokens.length <= "
+                         f"{model.cfg.n_positions + (model_type == 'gpt') - (2 if eos else 0)}")
     save_model(model, model_type, out_checkpoint)
     summary = {"model_type": model_type, "imported": True, "format": fmt, "checkpoint": str(checkpoint),
                "model_config": model.cfg.to_dict(),

@@ -259,7 +259,8 @@ def embed_counts(
     model.to(device)
     emb = np.zeros((len(nt), model.cfg.n_embd), np.float32)
     for a in range(0, len(nt), batch_size):
-        b = inference.model_batch(model_type, gt[a:a + batch_size], et[a:a + batch_size], device)
+        b = inference.model_batch(model_type, gt[a:a + batch_size], et[a:a + batch_size], device,
+                                  eos_token=model.cfg.eos_token)
         emb[a:a + batch_size] = inference.mean_over_real(inference.hidden_states(model, b, layer=layer),
                                                          b.real).cpu().numpy()
     table = pa.Table.from_pydict({"sample_id": [str(s) for s in matched.sample_ids], "n_tokens": nt.astype(np.int32),

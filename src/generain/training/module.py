@@ -19,7 +19,7 @@ from .masking import model_inputs
 log = logging.getLogger("generain.training")
 
 
-def _seed_for(*parts: int) -> int:
+def step_seed(*parts: int) -> int:
     """A 63-bit seed from integers (stable across processes and Python versions)."""
     digest = hashlib.sha256(",".join(str(int(p)) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
@@ -61,7 +61,7 @@ class GeneRAINModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # masking and dropout of this step depend only on (seed, epoch, batch, rank): see the module docstring
-        torch.manual_seed(_seed_for(self.seed, self.current_epoch, batch_idx, self.global_rank))
+        torch.manual_seed(step_seed(self.seed, self.current_epoch, batch_idx, self.global_rank))
         loader = self.trainer.train_dataloader
         if isinstance(loader, ResumableLoader):
             loader.batches_done = batch_idx + 1
@@ -73,7 +73,7 @@ class GeneRAINModule(L.LightningModule):
         return loss
 
     def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        torch.manual_seed(_seed_for(self.seed, -1, batch_idx, self.global_rank))  # the same masks every epoch
+        torch.manual_seed(step_seed(self.seed, -1, batch_idx, self.global_rank))  # the same masks every epoch
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss = self._loss(batch)
