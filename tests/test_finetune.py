@@ -121,6 +121,19 @@ def test_sample_folds_fall_back_to_stratified_within_one_study(caplog):
     assert all(np.bincount(y[folds == k]).tolist() == [2, 2] for k in range(5))
 
 
+def test_a_label_of_one_study_gets_stratified_folds(caplog):
+    """Grouped folds would train a fold without the label found in one series only: stratified, with a warning."""
+    y = np.repeat([0, 1], 12)
+    series = np.array(["a"] * 12 + [f"s{i % 6}" for i in range(12)])  # label 0: one study; label 1: six
+    folds, scheme = finetune.sample_folds(y, series, folds=5, seed=0, task="t")
+    assert scheme == "stratified" and "a label found in one series only" in caplog.text
+    y2 = np.repeat([0, 1], 12)
+    series2 = np.array([f"s{i % 6}" for i in range(24)])  # both labels in all six studies
+    folds2, scheme2 = finetune.sample_folds(y2, series2, folds=5, seed=0, task="t")
+    assert scheme2 == "grouped_by_series"
+    assert all(len(set(folds2[series2 == s])) == 1 for s in set(series2))
+
+
 def test_training_the_last_layer_leaves_the_others_unchanged(run, tmp_path):
     m = _genes(run, tmp_path, train_layers=1, gene_epochs=1)
     assert m["train_layers"] == 1
@@ -151,6 +164,7 @@ def test_a_crashed_run_resumes_to_the_same_result(run, tmp_path, monkeypatch):
     monkeypatch.setattr(finetune, "fit_classifier", real_fit)
     again = _samples(run, tmp_path / "crash")
     assert again["per_fold"] == ref["per_fold"]
+    assert not (tmp_path / "crash" / "checkpoints").exists()  # removed once the job finished
     assert json.loads((tmp_path / "crash" / "metrics.json").read_text())["mean"] == ref["mean"]
 
 

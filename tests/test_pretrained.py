@@ -206,6 +206,16 @@ def test_geneformer_v2_frames_inputs_with_cls_and_eos_as_transformers(tmp_path):
                                atol=1e-5, rtol=0)
     want = out.hidden_states[-2][:, 1:-1] * b.real[..., None]  # genes only, lined up with the gene positions
     torch.testing.assert_close(h, want, atol=1e-5, rtol=0)
+    # attention: each real query's attention is renormalised over the gene keys (not <cls>, not <eos>)
+    from generain import attention
+
+    n_layer, n_head, V = ours.cfg.n_layer, ours.cfg.n_head, len(vocab.vocab)
+    received = torch.zeros(n_layer, n_head, V, dtype=torch.float64)
+    totals = torch.zeros(n_layer, n_head, 3, dtype=torch.float64)
+    attention.accumulate_attention(ours, b, received, torch.zeros(V, dtype=torch.float64), totals)
+    assert received[:, :, eos].eq(0).all() and received[:, :, 2].eq(0).all()
+    torch.testing.assert_close(received.sum(-1), torch.full((n_layer, n_head), float(b.real.sum()),
+                                                            dtype=torch.float64))
 
 
 def test_foreign_pickles_are_refused(tmp_path):

@@ -239,6 +239,10 @@ def test_model_use_outputs(demo_run, model):
     sex = json.loads((res / "finetune" / model / "sex" / "metrics.json").read_text())
     assert tf["scheme"] == "stratified_over_genes" and tf["positives"] > 100 and tf["negatives"] > 1000
     assert set(tf["mean"]) == {"finetuned", "static_embedding"} and len(tf["per_fold"]) == 10
+    assert all(np.isfinite(r["auc"]) for r in tf["per_fold"])  # every gene occurs where the model reads
+    tf_pred = pd.read_parquet(res / "finetune" / model / "transcription_factors" / "predictions.parquet")
+    assert (tf_pred["n_occurrences"] > 0).all() and tf_pred["probability"].notna().all()
+    assert not (res / "finetune" / model / "transcription_factors" / "checkpoints").exists()
     assert sex["scheme"] == "stratified" and sex["samples_per_label"] == {"female": 41, "male": 44}
     assert set(sex["mean"]) == {"finetuned", "expression_pca"}
     assert sex["mean"]["expression_pca"]["auc"] > 0.8  # Y-chromosome genes separate the sexes in the PCA

@@ -86,7 +86,7 @@ def accumulate_attention(model: GPT | BertMLM, batch: Batch, received: torch.Ten
     with autocast(real.device):
         for layer, probs in enumerate(model.attention(**batch.kwargs)):  # (B, H, T, T)
             if batch.frame:  # genes only: drop <cls>/<eos> and renormalise each query over the gene keys
-                probs = unframe(probs.double(), batch, dims=(2, 3))
+                probs = unframe(probs.double(), batch, dims=(2, 3)) * real[:, None, None, :].double()
                 probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-30)
             probs = probs.double() * q_real[:, None, :, None]  # real queries only
             got = probs.sum(2)  # (B, H, T): attention received per key position

@@ -79,9 +79,10 @@ def sample_folds(labels: np.ndarray, series: np.ndarray, *, folds: int, seed: in
     """Fold of each labelled sample (``labels`` (n,), any values), grouped by series where possible: (int (n,), scheme).
 
     ``scheme`` is ``grouped_by_series`` (scikit-learn's StratifiedGroupKFold:
-    no series in two folds) when the samples span at least ``folds`` series,
-    else ``stratified`` (StratifiedKFold; logged as a warning: samples of one
-    study then sit in train and test).
+    no series in two folds) when the samples span at least ``folds`` series
+    and every label spans at least 2 (so that no fold trains without a
+    label), else ``stratified`` (StratifiedKFold; logged as a warning:
+    samples of one study then sit in train and test).
 
     Raises
     ------
@@ -96,12 +97,17 @@ def sample_folds(labels: np.ndarray, series: np.ndarray, *, folds: int, seed: in
                          f"{dict(zip(classes.tolist(), counts.tolist()))}; needs 2 or more labels with at least "
                          f"{folds} samples each (finetune.folds)")
     out = np.empty(len(labels), dtype=np.int64)
-    if len(np.unique(series)) >= folds:
+    n_series = len(np.unique(series))
+    # each label must span 2 series or more, or a fold would train without it
+    per_label = min(len(np.unique(series[labels == c])) for c in classes)
+    if n_series >= folds and per_label >= 2:
         split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(labels, labels, groups=series)
         scheme = "grouped_by_series"
     else:
-        log.warning("fine-tuning task %r: the labelled samples span %d series, fewer than %d folds: stratified "
-                    "folds, so samples of one study are in both train and test", task, len(np.unique(series)), folds)
+        why = (f"span {n_series} series, fewer than {folds} folds" if n_series < folds
+               else "include a label found in one series only")
+        log.warning("fine-tuning task %r: the labelled samples %s: stratified folds, so samples of one study are "
+                    "in both train and test", task, why)
         split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(labels, labels)
         scheme = "stratified"
     for k, (_, test) in enumerate(split):

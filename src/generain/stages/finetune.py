@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -49,11 +50,26 @@ class FinetuneSettings:
                                     accelerator="gpu" if self.device.startswith("cuda") else "cpu")
 
 
-def _ckpt_root(out_dir: Path, task: dict[str, Any], settings: FinetuneSettings, checkpoint: PathLike) -> Path:
-    """Per-settings folder of the folds' Lightning checkpoints (a changed setting never resumes an old run)."""
-    key = json.dumps({"task": task, "settings": {k: v for k, v in asdict(settings).items() if k != "device"},
-                      "checkpoint": str(checkpoint), "mtime": Path(checkpoint).stat().st_mtime_ns}, sort_keys=True)
-    return out_dir / "checkpoints" / hashlib.sha256(key.encode()).hexdigest()[:12]
+def _ckpt_root(out_dir: Path, task: dict[str, Any], settings: FinetuneSettings, checkpoint: PathLike,
+               *data: np.ndarray) -> Path:
+    """Folder of the folds' Lightning checkpoints, keyed by everything a fold's result depends on.
+
+    The task, the settings that change results, the model file's contents
+    (size and modification time) and the labelled data and folds (``data``):
+    a resumed job only ever continues the same computation.
+    """
+    h = hashlib.sha256(json.dumps({"task": task, "settings": {k: v for k, v in asdict(settings).items()
+                                                              if k != "device"}}, sort_keys=True).encode())
+    st = Path(checkpoint).stat()
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    for a in data:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return out_dir / "checkpoints" / h.hexdigest()[:12]
+
+
+def _done(ckpt_root: Path) -> None:
+    """Remove the checkpoints of a finished job: they only serve to resume an interrupted one."""
+    shutil.rmtree(ckpt_root.parent, ignore_errors=True)
 
 
 def _save(clf: finetune.Classifier, classes: list[str], task: dict[str, Any], path: PathLike) -> None:
@@ -104,8 +120,9 @@ def finetune_genes(
     v = tokenize.read_vocab(vocab)
     idx = pd.read_parquet(index)
     genes, expr = inference.read_rows(tokenize.TokenShards(shards, idx), np.arange(len(idx)))
-    seen = np.zeros(len(v), bool)
-    seen[np.unique(genes)] = True
+    seen = np.zeros(len(v), bool)  # genes at the positions the model reads (the GPT: all but the last)
+    seen[np.unique(inference.model_batch(model_type, genes, expr).positions.numpy())] = True
+    seen[0] = False
     pos = gene_set_tokens(v, gene_sets, task["positives"], what=f"finetune task {name!r} positives") & seen
     if task.get("negatives"):
         neg = gene_set_tokens(v, gene_sets, task["negatives"], what=f"finetune task {name!r} negatives") & seen
@@ -116,13 +133,14 @@ def finetune_genes(
     y = pos[tokens].astype(np.int64)
     folds = finetune.gene_folds(y, folds=settings.folds, seed=settings.seed, task=name)
     static = base.gene_embedding().numpy()[tokens]
-    ckpt_root = _ckpt_root(Path(out_model).parent, task, settings, checkpoint)
-    fit = settings.fit(settings.gene_epochs, settings.batch_size * genes.shape[1])
+    ckpt_root = _ckpt_root(Path(out_model).parent, task, settings, checkpoint, tokens, y, folds, genes)
+    frozen = settings.train_layers == 0
+    # a step sees batch_size samples: their token states (head only), or the sequences themselves
+    fit = settings.fit(settings.gene_epochs, settings.batch_size * genes.shape[1] if frozen else None)
     prob = np.full(len(tokens), np.nan)
     base_prob = np.full(len(tokens), np.nan)
     n_occ = np.zeros(len(tokens), np.int64)
     rows = []
-    frozen = settings.train_layers == 0
     if frozen:  # the base model's states once; only the head trains
         clf0 = finetune.Classifier(copy.deepcopy(base), model_type, 2, level="gene")
         with timed(f"{model_name or model_type}: last-layer states of {len(genes)} sequences"):
@@ -151,6 +169,7 @@ def finetune_genes(
         else:
             pos_, f_ = finetune.last_layer_states(clf, genes, expr, batch_size=settings.batch_size,
                                                   device=settings.device)
+            clf = clf.cpu()
         with torch.no_grad():
             p = torch.softmax(clf.head(torch.as_tensor(f_)), -1)[:, 1].numpy()
         return finetune.gene_probabilities(pos_, p, tokens[which])
@@ -174,6 +193,7 @@ def finetune_genes(
         "label": y.tolist(), "fold": folds.tolist(), "probability": prob.astype(np.float32),
         "baseline_probability": base_prob.astype(np.float32), "n_occurrences": n_occ.tolist()})
     write_parquet(table, out_predictions)
+    _done(ckpt_root)
     return _finish(name, "gene", per_fold, {"positives": int(y.sum()), "negatives": int((1 - y).sum()),
                                             "scheme": "stratified_over_genes"},
                    settings, out_metrics, out_plot, model_name or model_type)
@@ -218,12 +238,16 @@ def finetune_samples(
     for col in ("sample_id", task["column"]):
         if col not in labels.columns:
             raise InputError(f"{sheet}: no column {col!r} (finetune task {name!r}); has {list(labels.columns)}")
-    labels = labels.loc[labels[task["column"]].str.strip() != "", ["sample_id", task["column"]]]
+    labels = labels.loc[labels[task["column"]].str.strip() != "", ["sample_id", task["column"]]].drop_duplicates()
+    if labels["sample_id"].duplicated().any():
+        dup = labels.loc[labels["sample_id"].duplicated(), "sample_id"].head(3).tolist()
+        raise InputError(f"{sheet}: samples with two different labels in column {task['column']!r}, e.g. {dup}")
     meta = corpus_samples(index, qc_table)
     rows_ = meta.reset_index().merge(labels, on="sample_id", how="inner")
     if rows_.empty:
         raise InputError(f"finetune task {name!r}: none of the {len(labels)} labelled samples of {sheet} is in "
-                         "the corpus (sample ids must match the counts' sample ids)")
+                         "the corpus (sample ids must match the counts' sample ids; a config whose datasets "
+                         "replace the demo's sets finetune.sample_tasks to its own tasks or [])")
     classes = sorted(rows_[task["column"]].unique())
     y = rows_[task["column"]].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
     series = rows_["series_id"].astype(str).to_numpy()
@@ -235,7 +259,8 @@ def finetune_samples(
                               seed=settings.seed)
     if len(ids) != len(rows_):
         raise InputError(f"{matrix}: {len(rows_) - len(ids)} labelled samples are missing from the expression matrix")
-    ckpt_root = _ckpt_root(Path(out_model).parent, task, settings, checkpoint)
+    ckpt_root = _ckpt_root(Path(out_model).parent, task, settings, checkpoint, y, folds, genes,
+                           rows_["sample_id"].to_numpy(dtype=str))
     fit = settings.fit(settings.sample_epochs)
     K = len(classes)
     frozen = settings.train_layers == 0
@@ -256,6 +281,7 @@ def finetune_samples(
         f_ = feats[test] if frozen else finetune.last_layer_states(clf, genes[test], expr[test],
                                                                      batch_size=settings.batch_size,
                                                                      device=settings.device)[1]
+        clf = clf.cpu()
         with torch.no_grad():
             return torch.softmax(clf.head(torch.as_tensor(f_)), -1).numpy()
 
@@ -277,6 +303,7 @@ def finetune_samples(
     for i, c in enumerate(classes):
         pred[f"probability_{c}"] = prob[:, i].astype(np.float32)
     write_parquet(pa.Table.from_pandas(pred, preserve_index=False), out_predictions)
+    _done(ckpt_root)
     counts = {c: int((y == i).sum()) for i, c in enumerate(classes)}
     return _finish(name, "sample", per_fold, {"samples_per_label": counts, "series": int(len(np.unique(series))),
                                               "scheme": scheme}, settings, out_metrics, out_plot,
