@@ -683,6 +683,7 @@ def test_generated_human_mouse_config_runs_every_comparison(tmp_path):
     cfg["sweep"].update({"baselines": [], "max_properties": 10, "shards": 1})
     cfg["species"].update({"settings": gen["species"]["settings"], "shared_tokens": 300})
     cfg["perturbation"].update(gen["perturbation"])  # none: the demo's run names the Geuvadis LCL series
+    cfg["finetune"].update(gen["finetune"])  # none: the demo's sample task names its samples
     # the streaming path end to end: 2 shards per species; 80% of the passing samples kept for the expression SVD
     # (at 50% its planted-truth top-1 falls to 0.68 with 100 samples per species)
     cfg["normalization"].update({"exact": False, "shard_samples": 100, "matrix_fraction": 0.8})
