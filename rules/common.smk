@@ -219,8 +219,11 @@ FINETUNE_RESULT_KEYS = (
     "sample_epochs",
     "learning_rate",
     "batch_size",
+    "devices",
+    "num_nodes",
 )
-FINETUNE_GPUS = 1 if config["finetune"]["device"].startswith("cuda") else 0
+FINETUNE_RANKS = config["finetune"]["devices"] * config["finetune"]["num_nodes"]
+FINETUNE_GPUS = FINETUNE_RANKS if config["finetune"]["device"].startswith("cuda") else 0
 SWEEP_SHARDS = config["sweep"]["shards"]
 SWEEP_GPUS = 1 if config["sweep"]["device"].startswith("cuda") else 0
 INFERENCE_GPUS = 1 if config["inference"]["device"].startswith("cuda") else 0

@@ -22,7 +22,11 @@ rule finetune_genes:
         ENV_TRAIN
     threads: 2
     resources:
+        # one task per device, as train_model (Slurm: --gpus, --ntasks-per-gpu)
+        nodes=config["finetune"]["num_nodes"],
+        tasks=FINETUNE_RANKS,
         gpu=FINETUNE_GPUS,
+        tasks_per_gpu=1,
     params:
         task=lambda wc: FINETUNE_GENE_TASKS[wc.task],
         settings=result_params("finetune", *FINETUNE_RESULT_KEYS),
@@ -52,7 +56,11 @@ rule finetune_samples:
         ENV_TRAIN
     threads: 2
     resources:
+        # one task per device, as train_model (Slurm: --gpus, --ntasks-per-gpu)
+        nodes=config["finetune"]["num_nodes"],
+        tasks=FINETUNE_RANKS,
         gpu=FINETUNE_GPUS,
+        tasks_per_gpu=1,
     params:
         task=lambda wc: FINETUNE_SAMPLE_TASKS[wc.task],
         settings=result_params("finetune", *FINETUNE_RESULT_KEYS),

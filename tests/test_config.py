@@ -81,6 +81,21 @@ def test_settings_classes_have_exactly_the_schema_sections_keys():
         assert all(f.default is f.default_factory for f in fields(cls)), f"{cls.__name__} must not hold defaults"
 
 
+def test_finetune_settings_are_the_schema_section_without_its_tasks():
+    """FinetuneSettings keeps defaults for the CLI and library use: the schema's, with the same runtime keys."""
+    from dataclasses import fields
+
+    from generain.stages.finetune import FinetuneSettings
+    from generain.utils import runtime_fields
+
+    spec = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]["finetune"]["properties"]
+    spec = {k: v for k, v in spec.items() if k not in ("gene_tasks", "sample_tasks")}
+    assert {f.name for f in fields(FinetuneSettings)} == set(spec) | {"seed"}
+    assert set(runtime_fields(FinetuneSettings)) == {k for k, v in spec.items() if v.get("runtime")}
+    assert {f.name: f.default for f in fields(FinetuneSettings) if f.name != "seed"} == {
+        k: v["default"] for k, v in spec.items()}
+
+
 def test_dataclass_defaults_that_mirror_config_keys_equal_the_schema():
     """QCCriteria and ModelConfig keep the paper's values as defaults for library use: they must be the schema's."""
     from dataclasses import MISSING, fields

@@ -207,3 +207,36 @@ def test_a_killed_job_resumes_to_the_same_weights(run, tmp_path):
     a = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "kill" / "model.pt", weights_only=True)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(run, tmp_path, monkeypatch):
+    """2 CPU ranks (gloo) of batch 4 deal each step's 8 samples of the seeded order between them; the planted
+    task's labels are balanced in every fold (class weights 1), so the averaged gradients are those of one
+    process with batch 8: the same probabilities, written once by rank 0."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    ref = _samples(run, tmp_path / "one", batch_size=8, sample_epochs=5)
+    out = tmp_path / "two"
+    m = stage.launch_finetune(
+        "samples", checkpoint=run / "model.pt", shards=run / "shards", index=run / "index.parquet",
+        qc_table=run / "qc.parquet", matrix=run / "log.h5",
+        task={"name": "s", "sheet": str(run / "labels.tsv"), "column": "state"},
+        settings=stage.FinetuneSettings(sample_epochs=5, learning_rate=0.01, batch_size=4, devices=2,
+                                        launcher="local"),
+        out_metrics=out / "metrics.json", out_predictions=out / "predictions.parquet", out_model=out / "model.pt",
+        out_plot=out / "folds.png")
+    assert ref["world_size"] == 1 and m["world_size"] == 2
+    assert not (out / "finetune_spec.json").exists() and not (out / "checkpoints").exists()
+    a, b = pd.read_parquet(tmp_path / "one" / "predictions.parquet"), pd.read_parquet(out / "predictions.parquet")
+    assert a["sample_id"].tolist() == b["sample_id"].tolist()
+    np.testing.assert_allclose(a["probability_x"], b["probability_x"], atol=1e-5)
+    assert m["mean"]["finetuned"]["auc"] == pytest.approx(ref["mean"]["finetuned"]["auc"], abs=1e-4)
+    ha = torch.load(tmp_path / "one" / "model.pt", weights_only=True)["head"]
+    hb = torch.load(out / "model.pt", weights_only=True)["head"]
+    assert all(torch.allclose(ha[k], hb[k], atol=1e-5) for k in ha)
+    assert m["mean"]["finetuned"]["auc"] > 0.9
+
+
+def test_settings_refuse_one_named_gpu_for_several_ranks():
+    with pytest.raises(ValueError, match="names one GPU"):
+        stage.FinetuneSettings(device="cuda:1", devices=2)
+    assert stage.FinetuneSettings(device="cuda:1").fit(1).devices == [1]

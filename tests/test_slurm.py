@@ -131,6 +131,33 @@ def test_two_rank_ddp_through_srun(slurm_demo, profile):
     assert "srun --overlap --nodes=1 --ntasks=2 --ntasks-per-node=2" in log and "MEMBER: 2/2" in log
 
 
+def test_two_rank_fine_tuning_through_srun(slurm_demo, profile):
+    """finetune.devices: 2 on CPU under Slurm: only the fine-tuning job re-runs (its batch changed), it asks for
+    2 tasks and srun starts 2 ranks that write the outputs once (world size 2)."""
+    workdir, first = slurm_demo
+    assert first.returncode == 0
+    prof = yaml.safe_load((profile / "config.yaml").read_text())
+    prof["set-threads"]["finetune_samples"] = 1  # 2 tasks x 1 CPU fit the 2-core node
+    ddp_profile = profile.parent / "slurm_ddp_finetune"
+    ddp_profile.mkdir(exist_ok=True)
+    (ddp_profile / "config.yaml").write_text(yaml.safe_dump(prof))
+    cfg = _config(**copy.deepcopy(SLURM_SMALL))
+    cfg["finetune"]["devices"] = 2
+    target = "results/e2e/finetune/bert_pred_expr/sex/metrics.json"
+    proc = _run(workdir, cfg, ddp_profile, target)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    jobs = SUBMITTED.findall(out)
+    assert len(jobs) == 1 and "rule_finetune_samples" in jobs[0][1], jobs
+    show = subprocess.run(["scontrol", "show", "job", jobs[0][0]], capture_output=True, text=True).stdout
+    assert "NumTasks=2" in show, show
+    m = json.loads((workdir / target).read_text())
+    assert m["world_size"] == 2 and m["samples_per_label"] == {"female": 41, "male": 44}
+    log = (workdir / "results" / "e2e" / "logs" / "finetune" / "bert_pred_expr_sex.log").read_text()
+    assert "srun --overlap --nodes=1 --ntasks=2 --ntasks-per-node=2" in log and "MEMBER: 2/2" in log
+    assert not (workdir / target).with_name("finetune_spec.json").exists()
+
+
 def test_failing_rule_exits_non_zero_and_names_the_slurm_log(profile, tmp_path):
     bad = tmp_path / "corrupt.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00garbage" * 200)

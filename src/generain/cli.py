@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train-layers", type=int, default=0, help="0: the head only; k: also the last k layers")
     s.add_argument("--epochs", type=int, help="default 1 (gene task) or 10 (sample task), Geneformer's")
     s.add_argument("--learning-rate", type=float, default=1e-3)
+    s.add_argument("--devices", type=int, default=1, help="DDP processes (with --device cuda: one GPU each; "
+                                                          "inside a Slurm job started by srun)")
     s = sub.add_parser("app", help="the web app (Streamlit) on a run's results, on 127.0.0.1")
     s.add_argument("--run", default="results/demo", help="a run's results directory (default results/demo)")
     s.add_argument("--model", default="gpt", help="which model's embedding (default gpt)")
@@ -231,15 +233,17 @@ def run_model_analysis(args: argparse.Namespace) -> None:
 
         settings = ft.FinetuneSettings(folds=args.folds, train_layers=args.train_layers,
                                        learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
-                                       device=args.device, **({"gene_epochs": args.epochs, "sample_epochs": args.epochs}
-                                                              if args.epochs else {}))
+                                       device=args.device, devices=args.devices,
+                                       **({"gene_epochs": args.epochs, "sample_epochs": args.epochs}
+                                          if args.epochs else {}))
         outs = dict(out_metrics=out / "metrics.json", out_predictions=out / "predictions.parquet",
                     out_model=out / "model.pt", out_plot=out / "folds.png", model_name=args.model)
         if args.gene_task:
             inputs.pop("qc_table")
-            ft.finetune_genes(**inputs, gene_sets=args.gene_sets or ["resources/annotation/gene_sets.parquet"],
-                              task={"name": out.name, "positives": args.gene_task, "negatives": args.negatives},
-                              settings=settings, **outs)
+            ft.launch_finetune("genes", **inputs,
+                               gene_sets=args.gene_sets or ["resources/annotation/gene_sets.parquet"],
+                               task={"name": out.name, "positives": args.gene_task, "negatives": args.negatives},
+                               settings=settings, **outs)
         else:
             sheet, _, column = args.sample_task.rpartition(":")
             if not sheet:
@@ -249,9 +253,9 @@ def run_model_analysis(args: argparse.Namespace) -> None:
                            if (Path(args.run) / "normalize" / sp / n).exists()), None)
             if matrix is None:
                 raise InputError(f"{args.run}: no normalize/*/log_cp10m*.h5 for the expression-PCA baseline")
-            ft.finetune_samples(checkpoint=inputs["checkpoint"], shards=inputs["shards"], index=inputs["index"],
-                                qc_table=inputs["qc_table"], matrix=matrix,
-                                task={"name": out.name, "sheet": sheet, "column": column}, settings=settings, **outs)
+            ft.launch_finetune("samples", checkpoint=inputs["checkpoint"], shards=inputs["shards"],
+                               index=inputs["index"], qc_table=inputs["qc_table"], matrix=matrix,
+                               task={"name": out.name, "sheet": sheet, "column": column}, settings=settings, **outs)
     elif args.command == "embed-samples":
         from .stages.samples import embed_samples
 

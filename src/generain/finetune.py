@@ -189,16 +189,26 @@ class FinetuneModule(L.LightningModule):
 
     def __init__(self, clf: Classifier, *, lr: float, weight_decay: float, total_steps: int,
                  warmup_fraction: float, class_weights: torch.Tensor, label_of_token: torch.Tensor | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, data: Dataset | None = None, batch_size: int = 1) -> None:
         super().__init__()
         self.clf, self.lr, self.weight_decay, self.seed = clf, lr, weight_decay, seed
+        self.data, self.batch_size = data, batch_size
         self.total_steps, self.warmup_fraction = max(total_steps, 1), warmup_fraction
         self.register_buffer("class_weights", class_weights.float())
         self.register_buffer("label_of_token", label_of_token if label_of_token is not None else torch.zeros(0, dtype=torch.long))
 
+    def train_dataloader(self) -> DataLoader:
+        """This rank's share of the seeded per-epoch order (:class:`generain.training.data.EpochSampler`)."""
+        from .training.data import EpochSampler
+
+        assert self.data is not None
+        return DataLoader(self.data, batch_size=self.batch_size,
+                          sampler=EpochSampler(len(self.data), seed=self.seed, shuffle=True,
+                                               num_replicas=self.trainer.world_size, rank=self.trainer.global_rank))
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # dropout of this step depends only on (seed, epoch, batch): a resumed run repeats it exactly
-        torch.manual_seed(step_seed(self.seed, self.current_epoch, batch_idx))
+        # dropout of this step depends only on (seed, epoch, batch, rank): a resumed run repeats it exactly
+        torch.manual_seed(step_seed(self.seed, self.current_epoch, batch_idx) + 7919 * self.global_rank)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         if "x" in batch:
@@ -250,6 +260,20 @@ class FitSettings:
     warmup_fraction: float = 0.1
     accelerator: str = "cpu"
     seed: int = 0
+    devices: int | list[int] = 1
+    num_nodes: int = 1
+
+    @property
+    def world_size(self) -> int:
+        """Ranks of the run: devices per node x nodes."""
+        return (len(self.devices) if isinstance(self.devices, list) else self.devices) * self.num_nodes
+
+
+def is_rank_zero() -> bool:
+    """True outside DDP, and on global rank 0 of a DDP job: the one process that writes outputs."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def balanced_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -268,18 +292,29 @@ def fit_classifier(clf: Classifier, data: Dataset, settings: FitSettings, *, cla
     end, and a run that finds one resumes from it (a killed job continues).
     The sample order of an epoch depends only on (seed, epoch)
     (:class:`generain.training.data.EpochSampler`) and the dropout of a step
-    only on (seed, epoch, batch), so a resumed run ends with the weights of
-    an uninterrupted one.
-    """
-    from .training.data import EpochSampler
+    only on (seed, epoch, batch, rank), so a resumed run ends with the weights
+    of an uninterrupted one.
 
+    With ``settings.devices`` x ``num_nodes`` above 1 this runs under
+    Lightning's DDP strategy: each rank trains on its round-robin share of
+    every epoch's order, ``batch_size`` samples per rank and step, gradients
+    averaged over ranks (so a step sees ``batch_size`` x world size samples).
+    Every rank of the job must call this with the same arguments (see
+    :func:`generain.stages.finetune.launch_finetune`).
+
+    Raises
+    ------
+    RuntimeError
+        If Lightning's world size is not devices x nodes.
+    """
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    loader = DataLoader(data, batch_size=settings.batch_size,
-                        sampler=EpochSampler(len(data), seed=settings.seed, shuffle=True))
-    total = math.ceil(len(data) / settings.batch_size) * settings.epochs
+    world = settings.world_size
+    # every rank takes ceil(n / world) samples per epoch (EpochSampler wraps around)
+    total = math.ceil(math.ceil(len(data) / world) / settings.batch_size) * settings.epochs
     module = FinetuneModule(clf, lr=settings.learning_rate, weight_decay=settings.weight_decay, total_steps=total,
                             warmup_fraction=settings.warmup_fraction, class_weights=class_weights,
-                            label_of_token=label_of_token, seed=settings.seed)
+                            label_of_token=label_of_token, seed=settings.seed, data=data,
+                            batch_size=settings.batch_size)
     callbacks, resume = [], None
     if ckpt_dir is not None:
         from pathlib import Path
@@ -288,11 +323,16 @@ def fit_classifier(clf: Classifier, data: Dataset, settings: FitSettings, *, cla
                                                              every_n_epochs=1))
         last = Path(ckpt_dir) / "last.ckpt"
         resume = str(last) if last.exists() else None
-    trainer = L.Trainer(max_epochs=settings.epochs, accelerator=settings.accelerator, devices=1, logger=False,
-                        callbacks=callbacks, enable_checkpointing=ckpt_dir is not None, enable_progress_bar=False,
+    trainer = L.Trainer(max_epochs=settings.epochs, accelerator=settings.accelerator, devices=settings.devices,
+                        num_nodes=settings.num_nodes, strategy="ddp" if world > 1 else "auto",
+                        use_distributed_sampler=False, logger=False, callbacks=callbacks,
+                        enable_checkpointing=ckpt_dir is not None, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0)
+    if trainer.world_size != world:  # e.g. srun started fewer tasks than devices x nodes
+        raise RuntimeError(f"expected {world} fine-tuning processes (devices x nodes) but Lightning sees world size "
+                           f"{trainer.world_size}; under Slurm start one task per device (srun --ntasks-per-node)")
     clf.train()  # dropout where the base model has it (the frozen layers too, as in Geneformer's fine-tuning)
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=resume)
+    trainer.fit(module, ckpt_path=resume)
     return clf.cpu().eval()
 
 

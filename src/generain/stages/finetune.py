@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +24,7 @@ import torch
 from .. import finetune, inference, io, plots, tokenize
 from ..model import IGNORE_INDEX
 from ..training.checkpoint import load_model
-from ..utils import InputError, PathLike, atomic_path, timed, write_json, write_parquet
+from ..utils import InputError, PathLike, atomic_path, runtime_fields, timed, write_json, write_parquet
 from .attention import gene_set_tokens
 from .samples import corpus_samples, expression_pca
 
@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FinetuneSettings:
-    """Config ``finetune`` (the settings that change results) plus the runtime device."""
+    """Config ``finetune`` without its tasks, plus the run's seed; defaults are the schema's (tested).
+
+    ``device`` and ``launcher`` only change how the job runs (schema
+    ``runtime: true``); they are not part of the fold checkpoints' key.
+    """
 
     folds: int = 5
     train_layers: int = 0
@@ -42,12 +46,24 @@ class FinetuneSettings:
     learning_rate: float = 1e-3
     batch_size: int = 16
     seed: int = 0
-    device: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    device: str = field(default="cpu", metadata={"runtime": True})
+    launcher: str = field(default="auto", metadata={"runtime": True})
+
+    def __post_init__(self) -> None:
+        if self.devices * self.num_nodes > 1 and ":" in self.device:
+            raise ValueError(f"finetune.device {self.device!r} names one GPU, but devices x num_nodes is "
+                             f"{self.devices * self.num_nodes}: write device: cuda (each rank takes its own GPU)")
 
     def fit(self, epochs: int, batch_size: int | None = None) -> finetune.FitSettings:
+        gpu = self.device.startswith("cuda")
+        devices: int | list[int] = self.devices
+        if gpu and ":" in self.device:  # one named GPU
+            devices = [int(self.device.split(":")[1])]
         return finetune.FitSettings(epochs=epochs, learning_rate=self.learning_rate,
                                     batch_size=batch_size or self.batch_size, seed=self.seed,
-                                    accelerator="gpu" if self.device.startswith("cuda") else "cpu")
+                                    accelerator="gpu" if gpu else "cpu", devices=devices, num_nodes=self.num_nodes)
 
 
 def _ckpt_root(out_dir: Path, task: dict[str, Any], settings: FinetuneSettings, checkpoint: PathLike,
@@ -59,7 +75,7 @@ def _ckpt_root(out_dir: Path, task: dict[str, Any], settings: FinetuneSettings, 
     a resumed job only ever continues the same computation.
     """
     h = hashlib.sha256(json.dumps({"task": task, "settings": {k: v for k, v in asdict(settings).items()
-                                                              if k != "device"}}, sort_keys=True).encode())
+                                                              if k not in runtime_fields(settings)}}, sort_keys=True).encode())
     st = Path(checkpoint).stat()
     h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
     for a in data:
@@ -186,6 +202,8 @@ def finetune_genes(
     per_fold = pd.DataFrame(rows)
     with timed(f"{name}: the final model on all {len(tokens)} genes"):
         clf = fit_on(tokens, y, ckpt_root / "all")
+    if not finetune.is_rank_zero():  # under DDP, rank 0 writes the outputs
+        return {}
     _save(clf, ["negative", "positive"], task, out_model)
     info = v.set_index("token_id").loc[tokens]
     table = pa.Table.from_pydict({
@@ -195,7 +213,8 @@ def finetune_genes(
     write_parquet(table, out_predictions)
     _done(ckpt_root)
     return _finish(name, "gene", per_fold, {"positives": int(y.sum()), "negatives": int((1 - y).sum()),
-                                            "scheme": "stratified_over_genes"},
+                                            "scheme": "stratified_over_genes",
+                                            "world_size": settings.devices * settings.num_nodes},
                    settings, out_metrics, out_plot, model_name or model_type)
 
 
@@ -297,7 +316,10 @@ def finetune_samples(
             rows.append({"fold": k, "method": method, **finetune.metrics(y[test], p)})
     per_fold = pd.DataFrame(rows)
     with timed(f"{name}: the final model on all {len(y)} samples"):
-        _save(fit_on(np.arange(len(y)), ckpt_root / "all"), classes, task, out_model)
+        clf = fit_on(np.arange(len(y)), ckpt_root / "all")
+    if not finetune.is_rank_zero():  # under DDP, rank 0 writes the outputs
+        return {}
+    _save(clf, classes, task, out_model)
     pred = pd.DataFrame({"sample_id": rows_["sample_id"], "series_id": series, "label": rows_[task["column"]],
                          "fold": folds, "predicted": np.asarray(classes, dtype=object)[prob.argmax(1)]})
     for i, c in enumerate(classes):
@@ -306,7 +328,7 @@ def finetune_samples(
     _done(ckpt_root)
     counts = {c: int((y == i).sum()) for i, c in enumerate(classes)}
     return _finish(name, "sample", per_fold, {"samples_per_label": counts, "series": int(len(np.unique(series))),
-                                              "scheme": scheme}, settings, out_metrics, out_plot,
+                                              "scheme": scheme, "world_size": settings.devices * settings.num_nodes}, settings, out_metrics, out_plot,
                    model_name or model_type)
 
 
@@ -320,3 +342,77 @@ def _finish(name: str, kind: str, per_fold: pd.DataFrame, extra: dict[str, Any],
                                                   f"{settings.folds} folds)")
     log.info("%s (%s): %s", name, kind, summary["mean"])
     return summary
+
+
+def launch_finetune(kind: str, **kwargs: Any) -> dict[str, Any]:
+    """Run :func:`finetune_genes` (``kind`` "genes") or :func:`finetune_samples` ("samples"), on one or many devices.
+
+    One device: in this process. ``settings.devices`` x ``num_nodes`` above
+    1: the arguments go to ``finetune_spec.json`` beside ``out_metrics`` and
+    the ranks run ``python -m generain.stages.finetune`` on it, started as
+    training's are (:func:`generain.training.launch.start_ranks`: ``srun``
+    inside a Slurm job, else Lightning's local launcher; ``settings.launcher``
+    forces one). Each rank runs the whole task; the classifiers train under
+    DDP; rank 0 writes the outputs. A killed job resumes from the folds'
+    checkpoints as a one-device job does.
+
+    Returns
+    -------
+    dict
+        The task's metrics (``metrics.json``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind`` or launcher, or several nodes without Slurm.
+    RuntimeError
+        If the ranks fail.
+    """
+    from ..training.launch import start_ranks, use_srun
+
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)}, not {kind!r}")
+    st: FinetuneSettings = kwargs["settings"]
+    srun = use_srun(st.launcher, st.devices, st.num_nodes)
+    if st.devices * st.num_nodes == 1 and not srun:
+        return _KINDS[kind](**kwargs)
+    spec_path = Path(kwargs["out_metrics"]).parent / "finetune_spec.json"
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json({"kind": kind, **{k: asdict(v) if k == "settings" else _plain(v) for k, v in kwargs.items()}},
+               spec_path)
+    start_ranks("generain.stages.finetune", spec_path, devices=st.devices, nodes=st.num_nodes, srun=srun,
+                what="fine-tuning")
+    spec_path.unlink()
+    return json.loads(Path(kwargs["out_metrics"]).read_text())
+
+
+_KINDS = {"genes": finetune_genes, "samples": finetune_samples}
+
+
+def _plain(v: Any) -> Any:
+    """Paths as strings (lists and dicts too), for the JSON spec."""
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return str(v) if isinstance(v, Path) else v
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m generain.stages.finetune SPEC.json``: one rank of :func:`launch_finetune`."""
+    import sys
+
+    from ..utils import setup_logging
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m generain.stages.finetune SPEC.json")
+    setup_logging(None)
+    spec = json.loads(Path(args[0]).read_text())
+    kind = spec.pop("kind")
+    spec["settings"] = FinetuneSettings(**spec["settings"])
+    _KINDS[kind](**spec)
+
+
+if __name__ == "__main__":
+    main()

@@ -68,35 +68,63 @@ def launch_training(kwargs: dict[str, Any]) -> dict[str, Any]:
         If the training processes fail.
     """
     settings: TrainSettings = kwargs["settings"]
-    launcher = settings.launcher
-    if launcher not in ("auto", "srun", "local"):
-        raise ValueError(f"launcher must be auto, srun or local, not {launcher!r}")
     devices, nodes = settings.devices, settings.num_nodes
-    use_srun = launcher == "srun" or (launcher == "auto" and devices * nodes > 1 and "SLURM_JOB_ID" in os.environ)
-    if devices * nodes == 1 and not use_srun:
+    srun = use_srun(settings.launcher, devices, nodes)
+    if devices * nodes == 1 and not srun:
         return fit_model(**kwargs)
-    if nodes > 1 and not use_srun:
-        raise ValueError(f"num_nodes {nodes}: training on several nodes needs Slurm (srun)")
     spec = dict(kwargs)
     if spec.get("resume", "auto") == "auto":
         spec["resume"] = prepare_resume(spec)
     spec_path = Path(spec["checkpoint_path"]).parent / "train_spec.json"
     write_spec(spec, spec_path)
-    cmd = [sys.executable, "-m", "generain.training.launch", str(spec_path)]
-    if use_srun:
+    start_ranks("generain.training.launch", spec_path, devices=devices, nodes=nodes, srun=srun, what="training")
+    return json.loads(Path(spec["summary_path"]).read_text())
+
+
+def use_srun(launcher: str, devices: int, nodes: int) -> bool:
+    """Whether the ranks start through ``srun``: launcher ``srun``, or ``auto`` with several ranks inside a Slurm job.
+
+    Raises
+    ------
+    ValueError
+        For an unknown launcher, or several nodes without Slurm.
+    """
+    if launcher not in ("auto", "srun", "local"):
+        raise ValueError(f"launcher must be auto, srun or local, not {launcher!r}")
+    srun = launcher == "srun" or (launcher == "auto" and devices * nodes > 1 and "SLURM_JOB_ID" in os.environ)
+    if nodes > 1 and not srun:
+        raise ValueError(f"num_nodes {nodes}: several nodes need Slurm (srun)")
+    return srun
+
+
+def start_ranks(module: str, spec_path: str | os.PathLike[str], *, devices: int, nodes: int, srun: bool,
+                what: str = "training") -> None:
+    """Run ``python -m MODULE SPEC`` as the ranks of a DDP job, relaying their output to this process' log.
+
+    Without ``srun`` one process starts and Lightning's local launcher
+    re-executes the same command for local ranks 1..devices-1 at its first
+    ``fit``. With ``srun`` all devices x nodes ranks start at once (see
+    :func:`launch_training` for the options and why).
+
+    Raises
+    ------
+    RuntimeError
+        If the processes exit with a non-zero status.
+    """
+    cmd = [sys.executable, "-m", module, str(spec_path)]
+    if srun:
         # --overlap: the Snakemake job step already holds the allocation's CPUs; without it the
         # ranks' step waits forever ("step creation temporarily disabled")
         # --ntasks too: the job step's environment carries SLURM_NTASKS=1, which srun reads as -n 1
         cmd = ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks={devices * nodes}",
                f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1", *cmd]
-    log.info("launching %d training processes: %s", devices * nodes, " ".join(cmd))
+    log.info("launching %d %s processes: %s", devices * nodes, what, " ".join(cmd))
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:  # relay the ranks' output into this step's log
             log.info("| %s", line.rstrip())
     if proc.returncode != 0:
-        raise RuntimeError(f"training processes exited with status {proc.returncode}; see the lines above")
-    return json.loads(Path(spec["summary_path"]).read_text())
+        raise RuntimeError(f"{what} processes exited with status {proc.returncode}; see the lines above")
 
 
 def main(argv: list[str] | None = None) -> None:
