@@ -102,3 +102,59 @@ def test_bert_loss_uses_only_labelled_positions_and_matches_full_logits():
     torch.testing.assert_close(loss, F.cross_entropy(part, torch.tensor([7, 9, 11])))
     _, zero = m(idx, labels=torch.full((2, 6), IGNORE_INDEX))
     assert zero.item() == 0.0
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1024])
+@pytest.mark.parametrize("bias", [False, True])
+def test_chunked_linear_cross_entropy_matches_the_full_logits(chunk, bias):
+    """Loss and the gradients of h, weight and bias equal cross_entropy over the materialised logits
+    (float64 reference), for chunks that divide the 11 positions, do not, and exceed them."""
+    from generain.model import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(11, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(17, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(17, generator=g, dtype=torch.float64, requires_grad=True) if bias else None
+    y = torch.randint(0, 17, (11,), generator=g)
+    ref = F.cross_entropy(F.linear(h, w, b), y)
+    ref_grads = torch.autograd.grad(ref, [h, w] + ([b] if bias else []))
+    got = linear_cross_entropy(h, w, b, y, chunk=chunk)
+    got_grads = torch.autograd.grad(got, [h, w] + ([b] if bias else []))
+    torch.testing.assert_close(got.double(), ref, rtol=1e-6, atol=1e-6)  # the loss accumulates in float32
+    for a, e in zip(got_grads, ref_grads):
+        torch.testing.assert_close(a, e, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("model_type", ["gpt", "bert_pred_genes", "bert_pred_expr"])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_training_loss_without_logits_equals_the_full_loss(model_type, autocast):
+    """return_logits=False (training) gives the loss and every parameter gradient of the full-logit path,
+    in float32 and under CPU bf16 autocast (within bf16 rounding)."""
+    from generain.model import build_model, model_config_for
+    from generain.training.masking import model_inputs
+
+    torch.manual_seed(0)
+    m = build_model(model_type, model_config_for(model_type, n_genes=43, length=12, n_layer=2, n_head=2, n_embd=16,
+                                                  n_inner=32, dropout=0.0))
+    genes = torch.stack([torch.randperm(40)[:12] + 3 for _ in range(5)])  # tokens 3..42 of a 43-token vocabulary
+    genes[4, 9:] = 0  # padding
+    expr = torch.arange(100, 100 - 12 * 3, -3).repeat(5, 1)
+    expr[4, 9:] = 0
+    batch = {"genes": genes, "expr": expr}
+    torch.manual_seed(1)
+    inputs = model_inputs(model_type, batch, 0.3)
+
+    def run(return_logits: bool):
+        m.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            _, loss = m(**inputs, return_logits=return_logits)
+        loss.backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None}
+
+    ref_loss, ref_grads = run(True)
+    loss, grads = run(False)
+    tol = {"rtol": 2e-2, "atol": 2e-3} if autocast else {"rtol": 1e-5, "atol": 1e-6}
+    torch.testing.assert_close(loss, ref_loss, **tol)
+    assert grads.keys() == ref_grads.keys()
+    for k in grads:
+        torch.testing.assert_close(grads[k], ref_grads[k], **tol, msg=lambda s: f"{k}: {s}")

@@ -159,6 +159,92 @@ def _masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.
                            ignore_index=IGNORE_INDEX)
 
 
+#: positions per chunk of :func:`linear_cross_entropy` (logits of one chunk: chunk x vocab floats)
+LOSS_CHUNK = 1024
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of ``h @ weight.T + bias`` without the (M, vocab) logits (see :func:`linear_cross_entropy`)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, labels, chunk):  # type: ignore[override]
+        acc = torch.promote_types(h.dtype, torch.float32)  # float32, or float64 for float64 inputs
+        n = max(h.shape[0], 1)
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        gh = torch.empty_like(h) if need_h else None
+        gw = torch.zeros(weight.shape, dtype=acc, device=h.device) if need_w else None
+        gb = torch.zeros(weight.shape[0], dtype=acc, device=h.device) if need_b else None
+        total = torch.zeros((), dtype=acc, device=h.device)
+        for a in range(0, h.shape[0], chunk):
+            hc, yc = h[a:a + chunk], labels[a:a + chunk]
+            z = F.linear(hc, weight, bias).to(acc)  # (chunk, vocab): the only logits alive
+            lse = torch.logsumexp(z, -1)
+            total += (lse - z.gather(1, yc[:, None]).squeeze(1)).sum()
+            if gh is None and gw is None and gb is None:
+                continue
+            # d(mean loss)/d(logits) of this chunk: (softmax - one-hot) / M; the gradients are formed now
+            g = torch.exp_(z.sub_(lse[:, None]))
+            g[torch.arange(len(hc), device=h.device), yc] -= 1.0
+            g /= n
+            if gh is not None:
+                gh[a:a + chunk] = (g.to(weight.dtype) @ weight).to(h.dtype)
+            if gw is not None:
+                gw += (g.T.to(hc.dtype) @ hc).to(acc)
+            if gb is not None:
+                gb += g.sum(0)
+        ctx.save_for_backward(*(t for t in (gh, gw, gb) if t is not None))
+        ctx.which = (need_h, need_w, need_b)
+        ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        saved = iter(ctx.saved_tensors)
+        gh, gw, gb = (next(saved) if need else None for need in ctx.which)
+        return (None if gh is None else gh * grad.to(gh.dtype),
+                None if gw is None else (gw * grad).to(ctx.dtypes[0]),
+                None if gb is None else (gb * grad).to(ctx.dtypes[1]), None, None)
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, labels: torch.Tensor,
+                         *, chunk: int = LOSS_CHUNK) -> torch.Tensor:
+    """Mean cross-entropy of the logits ``h @ weight.T + bias`` at ``labels``, computed in chunks of positions.
+
+    The language-model head's logits are the largest activation of a
+    training step (positions x vocabulary floats, kept for the backward
+    pass). Here only one chunk of them exists at a time: for each chunk the
+    forward forms the logits, their log-sum-exp and, when gradients are
+    needed, softmax minus one-hot and from it the gradients of ``h``,
+    ``weight`` and ``bias`` (the loss is a scalar, so the backward only
+    scales them), as fused linear cross-entropy kernels do. Memory: one
+    chunk's logits plus gradients the size of ``h`` and ``weight``; the
+    same matmuls as the full path. Same loss and gradients as
+    ``F.cross_entropy(F.linear(h, weight, bias).float(), labels)`` within
+    float tolerance (tests/test_model.py), under bf16 autocast too.
+
+    Parameters
+    ----------
+    h : torch.Tensor
+        float (M, C) hidden states of the M labelled positions.
+    weight : torch.Tensor
+        float (vocab, C), the head (tied to the token embedding).
+    bias : torch.Tensor or None
+        float (vocab,).
+    labels : torch.Tensor
+        int64 (M,) targets, all real (select positions first).
+    chunk : int
+        positions per chunk.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 scalar (float64 for float64 inputs); 0 (with a graph) when M = 0.
+    """
+    if h.shape[0] == 0:
+        return (h.sum() + weight.sum() * 0.0) * 0.0
+    return _LinearCrossEntropy.apply(h, weight, bias, labels, chunk)
+
+
 # ---------------------------------------------------------------------------
 # GPT (pre-LayerNorm decoder, as GPT2LMHeadModel)
 # ---------------------------------------------------------------------------
@@ -194,6 +280,8 @@ class GPT(nn.Module):
     int64 (B, T) are the next tokens with ``IGNORE_INDEX`` where there is no
     real target (padding). The loss counts real positions only (GeneRAIN's
     code also counted padded positions; that flaw is not reproduced).
+    With labels and ``return_logits=False`` (training) the logits are not
+    materialised: ``(None, loss)`` from :func:`linear_cross_entropy`.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -209,7 +297,8 @@ class GPT(nn.Module):
             if name.endswith("proj.weight"):  # GPT-2's scaled init of residual projections
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
-    def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None, *,
+                return_logits: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         B, T = idx.shape
         if T > self.cfg.n_positions:
             raise ValueError(f"sequence length {T} exceeds n_positions {self.cfg.n_positions}")
@@ -217,6 +306,9 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos)[None])  # (B, T, C)
         for block in self.h:
             x = block(x)
+        if labels is not None and not return_logits:  # training: the loss without the logits
+            keep = labels != IGNORE_INDEX
+            return None, linear_cross_entropy(self.ln_f(x[keep]), self.wte.weight, None, labels[keep])
         logits = F.linear(self.ln_f(x), self.wte.weight)  # LM head tied to the token embedding, (B, T, vocab)
         return logits, _masked_lm_loss(logits, labels)
 
@@ -283,7 +375,8 @@ class BertMLM(nn.Module):
     logits float (B, T, vocab_size); with labels, only the M labelled positions'
     logits are computed, float (M, vocab_size), in row-major (b, t) order (the
     loss needs no others, and the head over a 13K-gene vocabulary dominates
-    the cost otherwise).
+    the cost otherwise). With labels and ``return_logits=False`` (training):
+    ``(None, loss)`` from :func:`linear_cross_entropy`, without the logits.
 
     ``genes_in`` says where the gene embedding lives: ``"tokens"`` (word
     embedding; bert_pred_genes) or ``"positions"`` (position embedding;
@@ -309,7 +402,8 @@ class BertMLM(nn.Module):
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None,
                 key_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                labels: torch.Tensor | None = None, *,
+                return_logits: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x = self._embed(idx, position_ids)  # (B, T, C)
         for layer in self.layers:
             x = layer(x, key_mask)
@@ -317,6 +411,8 @@ class BertMLM(nn.Module):
             keep = labels != IGNORE_INDEX
             x, labels = x[keep], labels[keep]
         h = self.head_ln(self.act(self.head_dense(x)))
+        if labels is not None and not return_logits:
+            return None, linear_cross_entropy(h, self.word_emb.weight, self.head_bias, labels)
         logits = F.linear(h, self.word_emb.weight, self.head_bias)  # (B, T, vocab) or (M, vocab)
         return logits, _masked_lm_loss(logits, labels)
 

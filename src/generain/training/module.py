@@ -55,7 +55,8 @@ class GeneRAINModule(L.LightningModule):
             raise ValueError(f"schedule_per must be 'step' or 'epoch', not {self.optim.schedule_per!r}")
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        _, loss = self.model(**model_inputs(self.model_type, batch, self.mask_fraction))
+        # the loss in chunks of positions: the (positions x vocabulary) logits never exist at once
+        _, loss = self.model(**model_inputs(self.model_type, batch, self.mask_fraction), return_logits=False)
         assert loss is not None
         return loss
 
