@@ -32,7 +32,7 @@ CONDA_NAME = {"requests": "requests", "torch": "pytorch", "sklearn": "scikit-lea
               "lightning": "lightning", "pyarrow": "pyarrow", "h5py": "h5py", "numpy": "numpy",
               "pandas": "pandas", "scipy": "scipy", "anndata": "anndata", "joblib": "joblib", "tqdm": "tqdm",
               "mygene": "mygene", "isal": "python-isal", "pysam": "pysam", "polars": "polars",
-              "safetensors": "safetensors"}
+              "safetensors": "safetensors", "numba": "numba"}
 # conda package name -> installed distribution name
 DIST_NAME = {"pytorch": "torch", "matplotlib-base": "matplotlib", "python-isal": "isal"}
 STDLIB = set(sys.stdlib_module_names)

@@ -67,6 +67,46 @@ def test_bin_against_exact_reference_is_exact_binning():
     np.testing.assert_array_equal(stream.bin_against_reference(values, ref), normalize.bin_by_gene(values))
 
 
+def _bins_by_np_interp(values, reference, n_bins):
+    """The NumPy code the numba kernel replaced (generain 377c4ad), kept here as the reference."""
+    k = reference.shape[1]
+    m = np.count_nonzero(reference > 0, axis=1)
+    rho = np.zeros(values.shape)
+    for g in range(values.shape[0]):
+        if m[g] > 1:
+            rho[g] = np.interp(values[g], reference[g, k - m[g]:], np.linspace(0.0, 1.0, m[g]))
+    out = np.minimum(np.floor(rho * (n_bins - 1) + 1e-9) + 2, n_bins).astype(np.uint16)
+    out[values <= 0] = 1
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_binning_equals_np_interp_bit_for_bit(dtype):
+    """References with ties, padding, one and two points, and values on, between, below and above the points;
+    n_bins 2000 and an odd 7: every bin equals the np.interp code's."""
+    rng = np.random.default_rng(5)
+    n_genes, k, n = 40, 64, 500
+    ref = np.zeros((n_genes, k), np.float32)
+    for g in range(n_genes):
+        mg = [0, 1, 2, 3, k, k - 1][g % 6] if g < 12 else int(rng.integers(2, k + 1))
+        pts = np.sort(rng.gamma(2.0, 1.0, mg)).astype(np.float32)
+        if g % 4 == 0 and mg > 4:
+            pts[1:4] = pts[1]  # ties
+            pts[-3:] = pts[-3]
+        ref[g, k - mg:] = pts
+    values = rng.gamma(2.0, 1.0, (n_genes, n)).astype(dtype)
+    values[rng.random((n_genes, n)) < 0.2] = 0
+    for g in range(n_genes):  # exact hits on reference points, the ends and beyond
+        nz = ref[g][ref[g] > 0]
+        if nz.size:
+            values[g, :20] = rng.choice(nz, 20)
+            values[g, 20:22] = nz[0], nz[-1]
+            values[g, 22:24] = nz[0] * 0.5, nz[-1] * 2
+    for n_bins in (2000, 7):
+        np.testing.assert_array_equal(stream.bin_against_reference(values, ref, n_bins=n_bins),
+                                      _bins_by_np_interp(values, ref, n_bins))
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory, generated_archs4):
     """The generated ARCHS4-layout file (conftest), and the exact path's bins."""

@@ -209,26 +209,13 @@ def bin_against_reference(values: np.ndarray, reference: np.ndarray, *, n_bins: 
     np.ndarray
         uint16, shape (n_genes, n_samples).
     """
-    n_genes, n_samples = values.shape
-    k = reference.shape[1]
+    if values.shape[0] != reference.shape[0]:
+        raise ValueError(f"values have {values.shape[0]} genes, the reference {reference.shape[0]}")
     m = np.count_nonzero(reference > 0, axis=1)  # rows ascending: the m non-zero points are the last m
     out = np.empty(values.shape, dtype=np.uint16)
-    fp: dict[int, np.ndarray] = {}
-    block = max(1, (1 << 22) // max(1, n_samples))  # ~32 MB of float64 ranks at a time
-    rho = np.empty((block, n_samples), dtype=np.float64)
-    for a in range(0, n_genes, block):
-        b = min(a + block, n_genes)
-        for g in range(a, b):
-            mg = int(m[g])
-            if mg <= 1:
-                rho[g - a] = 0.0  # one reference value: every non-zero value gets bin 2
-                continue
-            if mg not in fp:
-                fp[mg] = np.linspace(0.0, 1.0, mg)
-            rho[g - a] = np.interp(values[g], reference[g, k - mg:], fp[mg])
-        r = rho[:b - a]
-        out[a:b] = np.minimum(np.floor(r * (n_bins - 1) + 1e-9) + 2, n_bins)
-    out[values <= 0] = 1
+    from .kernels import bin_rows  # numba: compiled (and cached) on first use
+
+    bin_rows(np.ascontiguousarray(values), np.ascontiguousarray(reference), m.astype(np.int64), n_bins, out)
     return out
 
 
