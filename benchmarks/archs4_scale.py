@@ -112,8 +112,7 @@ def stream_jobs(path: Path, work: Path, shard: int) -> dict[str, list[tuple[floa
     jobs["merge_stream"].append(run_job(pre + (
         f"stream_stage.merge_stream(sketches={sketches!r}, biotypes=['protein_coding', 'lncRNA'], min_mean=0.1, "
         f"deduplicate_by='symbol', reference_points=2000, n_bins=2000, out_genes={str(work / 'genes.tsv')!r}, "
-        f"out_reference={str(work / 'ref.h5')!r}, out_matrix={str(work / 'm.h5')!r}, "
-        f"out_scores={str(work / 's.h5')!r})")))
+        f"out_reference={str(work / 'ref.h5')!r}, out_matrix={str(work / 'm.h5')!r})")))
     jobs["stream_vocab"].append(run_job(pre + (
         f"stream_stage.stream_vocab(genes=[{str(work / 'genes.tsv')!r}], species_names=['human'], "
         f"out_vocab={str(work / 'vocab.tsv')!r})")))
