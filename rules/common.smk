@@ -392,6 +392,21 @@ def stream_shard_files(name, species=None):
     return files
 
 
+def stream_reference_blocks(wildcards):
+    """merge_stream's reference blocks: none (it merges itself) up to normalization.merge_shards_per_job
+    shards, else ceil(shards / it) merge_reference_block outputs, in block order."""
+    n_shards = len(stream_shard_files("sketch.h5", "wildcard")(wildcards))
+    n_blocks = -(-n_shards // NORM["merge_shards_per_job"])
+    if n_blocks <= 1:
+        return []
+    return [
+        os.path.join(
+            RESULTS, "stream", "merge", wildcards.species, f"block_{b}_of_{n_blocks}.h5"
+        )
+        for b in range(n_blocks)
+    ]
+
+
 def stream_token_parts(wildcards):
     """Pass-2 token folders of every shard, species in SPECIES order (the in-memory sample order)."""
     out = []

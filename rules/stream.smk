@@ -68,9 +68,49 @@ rule scan_shard:
         "../workflow_scripts/scan_shard.py"
 
 
+rule merge_reference_block:
+    input:
+        sketches=stream_shard_files("sketch.h5", "wildcard"),
+    output:
+        # read by merge_stream, then deleted
+        reference=temp(
+            os.path.join(
+                RESULTS,
+                "stream",
+                "merge",
+                "{species}",
+                "block_{block}_of_{n_blocks}.h5",
+            )
+        ),
+    log:
+        os.path.join(
+            LOGS, "merge_reference_block", "{species}_{block}_of_{n_blocks}.log"
+        ),
+    benchmark:
+        os.path.join(
+            BENCH, "merge_reference_block", "{species}_{block}_of_{n_blocks}.tsv"
+        )
+    wildcard_constraints:
+        block=r"\d+",
+        n_blocks=r"\d+",
+    conda:
+        ENV_CORE
+    resources:
+        mem_mb=4096,
+    params:
+        biotypes=NORM["biotypes"],
+        min_mean=NORM["min_mean"],
+        deduplicate_by=NORM["deduplicate_by"],
+        reference_points=NORM["reference_points"],
+        n_bins=NORM["n_bins"],
+    script:
+        "../workflow_scripts/merge_reference_block.py"
+
+
 rule merge_stream:
     input:
         sketches=stream_shard_files("sketch.h5", "wildcard"),
+        blocks=stream_reference_blocks,
     output:
         genes=normalized("{species}", "genes.tsv"),
         reference=normalized("{species}", "bin_reference.h5"),

@@ -174,6 +174,44 @@ def test_streaming_reference_within_the_bin_tolerance(generated):
     assert np.median(d) > 0  # the sketch does approximate: the test would see a broken merge
 
 
+def test_merge_in_gene_blocks_equals_the_single_merge(generated, tmp_path):
+    """merge_reference_block over 3 blocks (as parallel jobs), then merge_stream concatenating them: the same
+    genes.tsv, reference values (bit for bit) and matrix as merge_stream merging everything itself."""
+    path, genes = generated["path"], generated["genes"]
+    sketches = []
+    for i, (a, b) in enumerate([(0, 800), (800, 1600), (1600, 2400)]):
+        _, sketch = stream.scan_shard(path, a, b, dataset="sim", genes=genes, criteria=qc.QCCriteria(),
+                                      sketch_points=100, biotypes=["protein_coding", "lncRNA"], matrix_fraction=0.3)
+        stream.write_sketch(sketch, tmp_path / f"s{i}.h5")
+        sketches.append(tmp_path / f"s{i}.h5")
+    settings = dict(biotypes=["protein_coding", "lncRNA"], min_mean=0.1, deduplicate_by="symbol",
+                    reference_points=250, n_bins=2000)
+    blocks = []
+    for b in range(3):
+        n = stream_stage.merge_reference_block(sketches=sketches, block=b, n_blocks=3, **settings,
+                                               out_reference=tmp_path / f"block{b}.h5")
+        blocks.append(tmp_path / f"block{b}.h5")
+        assert n > 100
+    outs = {}
+    for how, extra in (("single", {}), ("blocks", {"reference_blocks": blocks})):
+        d = tmp_path / how
+        d.mkdir()
+        stream_stage.merge_stream(sketches=sketches, **settings, out_genes=d / "genes.tsv",
+                                  out_reference=d / "ref.h5", out_matrix=d / "m.h5", **extra)
+        outs[how] = (d / "genes.tsv").read_text(), normalize.BinReference.load(d / "ref.h5"), io.read_matrix(d / "m.h5")
+    (g1, r1, m1), (g2, r2, m2) = outs["single"], outs["blocks"]
+    assert g1 == g2 and r1.gene_ids.tolist() == r2.gene_ids.tolist() and r1.n_training_samples == r2.n_training_samples
+    np.testing.assert_array_equal(r1.values, r2.values)
+    np.testing.assert_array_equal(m1.matrix, m2.matrix)
+    assert r1.values.shape == (len(r1.gene_ids), 250) and (r1.values[:, -1] > 0).all()
+    assert [b_.stem for b_ in blocks] and stream.gene_block(10, 2, 3) == slice(6, 10)
+    with pytest.raises(InputError, match="reference blocks"):  # blocks of another run: refused
+        stream_stage.merge_stream(sketches=sketches, **settings, out_genes=tmp_path / "x.tsv",
+                                  out_reference=tmp_path / "x.h5", out_matrix=tmp_path / "xm.h5",
+                                  reference_blocks=blocks[:2])
+    assert not (tmp_path / "x.h5").exists()
+
+
 def test_merge_sketches_reads_genes_in_any_file_order(tmp_path):
     """The file's rows need not be in Ensembl-id order (ARCHS4 sorts by symbol): rows are read ascending."""
     genes = pd.DataFrame({"ensembl_id": ["ENSG1", "ENSG2", "ENSG3"], "symbol": ["A", "B", "C"],

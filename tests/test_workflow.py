@@ -758,8 +758,9 @@ def stream_runs(tmp_path_factory, generated_archs4):
     through the exact in-memory path."""
     workdir = tmp_path_factory.mktemp("stream")
     data = generated_archs4
+    # merge_shards_per_job 2: the 4 shards' merge runs as 2 parallel gene-block jobs
     stream_cfg = _stream_config("stream", data, exact=False, shard_samples=600, sketch_points=100,
-                                reference_points=250, matrix_fraction=0.5)
+                                reference_points=250, matrix_fraction=0.5, merge_shards_per_job=2)
     _snakemake(workdir, stream_cfg, *[t.format(run="stream") for t in STREAM_TARGETS],
                "results/stream/normalize/human/log_cp10m_subsample.h5")
     _snakemake(workdir, _stream_config("exact", data, exact=True), *[t.format(run="exact") for t in STREAM_TARGETS],
@@ -808,6 +809,10 @@ def test_streaming_tokens_match_the_exact_path(stream_runs):
     np.testing.assert_allclose(m.matrix, full.matrix[:, cols], rtol=1e-6)
     ref = normalize.BinReference.load(s_res / "normalize" / "human" / "bin_reference.h5")
     assert ref.values.shape == (len(exact.genes), 250) and ref.n_training_samples == len(ei)
+    # the merge ran as 2 gene-block jobs, whose temporary outputs are gone
+    assert sorted(p.name for p in (s_res / "logs" / "merge_reference_block").iterdir()) == [
+        "human_0_of_2.log", "human_1_of_2.log"]
+    assert not list((s_res / "stream").glob("merge/human/block_*"))
     # the pseudo-species corpus holds every passing sample on both paths: same halves, split and lengths
     sp_, ep_ = (pd.read_parquet(r / "species" / "pseudo_species" / "tokens" / "index.parquet") for r in (s_res, e_res))
     pd.testing.assert_frame_equal(sp_.drop(columns=["shard", "row"]), ep_.drop(columns=["shard", "row"]))

@@ -8,5 +8,5 @@ run_step(
     sketches=list(sm.input.sketches), biotypes=sm.params.biotypes, min_mean=sm.params.min_mean,
     deduplicate_by=sm.params.deduplicate_by, reference_points=sm.params.reference_points,
     n_bins=sm.params.n_bins, out_genes=sm.output.genes, out_reference=sm.output.reference,
-    out_matrix=sm.output.matrix,
+    out_matrix=sm.output.matrix, reference_blocks=list(sm.input.blocks),
 )

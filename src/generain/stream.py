@@ -501,6 +501,8 @@ def merge_sketches(
     reference_points: int,
     n_bins: int = 2000,
     memory_mb: float = 256.0,
+    block: tuple[int, int] | None = None,
+    merge_points: bool = True,
 ) -> tuple[pd.DataFrame, normalize.BinReference]:
     """Gather of pass 1: gene filters and the merged per-gene binning reference.
 
@@ -522,6 +524,14 @@ def merge_sketches(
         Budget for the sketch block held at once; genes are merged in blocks
         of ``memory_mb / (n_shards * k_sketch * 40 bytes)`` (the merge holds about
         40 bytes per sketch point).
+    block : (int, int), optional
+        ``(b, n_blocks)``: merge only block b of the kept genes
+        (:func:`gene_block`), for one of n_blocks parallel jobs; each gene's
+        points do not depend on the other genes, so the blocks' references
+        concatenated in order are the whole reference exactly.
+    merge_points : bool
+        False: the gene table only (the reference's values have 0 columns),
+        for a gather whose blocks were merged by other jobs.
 
     Returns
     -------
@@ -530,7 +540,8 @@ def merge_sketches(
         symbol, biotype, mean (NaN for genes pass 1 did not sketch: other
         biotypes), kept, reason (as ``normalize_counts`` writes
         ``genes.tsv``), ascending ensembl_id, and the
-        reference of the kept genes (values float32 (n_kept, reference_points)).
+        reference of the kept genes (values float32 (n_kept, reference_points));
+        with ``block``, of that block's kept genes.
 
     Raises
     ------
@@ -587,21 +598,41 @@ def merge_sketches(
         raise InputError(f"no gene passes the normalization filters ({pd.Series(reason).value_counts().to_dict()})")
     kept_rows = rows[kept]  # positions in the sketch files
     pos = np.searchsorted(sketched, kept_rows)  # their rows among the sketched rows
-    block = max(1, int(memory_mb * 2**20 // (len(sketches) * k_sketch * 40)))  # ~40 bytes per point in merge_quantiles
-    ref = np.zeros((kept_rows.size, reference_points), dtype=np.float32)
+    kept_ids = out.loc[kept, "ensembl_id"].to_numpy(dtype=object)
+    if block is not None:
+        part = gene_block(len(pos), *block)
+        pos, kept_ids = pos[part], kept_ids[part]
+    if not merge_points:
+        return out, normalize.BinReference(kept_ids, np.zeros((pos.size, 0), np.float32), n_bins, n_passing)
+    rows_per_read = max(1, int(memory_mb * 2**20 // (len(sketches) * k_sketch * 40)))  # ~40 B per point merged
+    ref = np.zeros((pos.size, reference_points), dtype=np.float32)
     handles = [h5py.File(p, "r") for p in sketches]
     try:
-        for b in range(0, kept_rows.size, block):
-            sel = pos[b:b + block]
+        for b in range(0, pos.size, rows_per_read):
+            sel = pos[b:b + rows_per_read]
             asc = np.sort(sel)  # h5py reads rows in increasing order; the genes are in Ensembl-id order
             pts = np.stack([h["points"][asc] for h in handles])[:, np.searchsorted(asc, sel)]
             ref[b:b + sel.size] = merge_quantiles(pts, nnz[:, sel], reference_points)
     finally:
         for h in handles:
             h.close()
-    log.info("merged %d shard sketches: %d passing samples, %d of %d genes kept, reference %d points",
-             len(sketches), n_passing, int(kept.sum()), len(out), reference_points)
-    return out, normalize.BinReference(out.loc[kept, "ensembl_id"].to_numpy(dtype=object), ref, n_bins, n_passing)
+    log.info("merged %d shard sketches: %d passing samples, %d of %d genes kept, reference %d points%s",
+             len(sketches), n_passing, int(kept.sum()), len(out), reference_points,
+             "" if block is None else f" (block {block[0] + 1} of {block[1]}: {len(pos)} genes)")
+    return out, normalize.BinReference(kept_ids, ref, n_bins, n_passing)
+
+
+def gene_block(n: int, block: int, n_blocks: int) -> slice:
+    """The kept genes of merge block ``block`` of ``n_blocks``: contiguous, sizes differing by at most one.
+
+    Raises
+    ------
+    ValueError
+        If ``block`` is not in 0..n_blocks-1.
+    """
+    if not 0 <= block < n_blocks:
+        raise ValueError(f"merge block {block} is outside 0..{n_blocks - 1}")
+    return slice(block * n // n_blocks, (block + 1) * n // n_blocks)
 
 
 # ---------------------------------------------------------------------------

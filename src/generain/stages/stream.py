@@ -115,6 +115,41 @@ def scan_stream_shard(
     return sketch.n_passing
 
 
+def merge_reference_block(
+    *,
+    sketches: Sequence[PathLike],
+    block: int,
+    n_blocks: int,
+    biotypes: Sequence[str],
+    min_mean: float,
+    deduplicate_by: str,
+    reference_points: int,
+    n_bins: int,
+    out_reference: PathLike,
+) -> int:
+    """Rule merge_reference_block: the merged reference of one block of the kept genes (a parallel merge).
+
+    Each block job applies the gene filters over all sketches (cheap: per-gene
+    sums) and merges the points of its ``1 / n_blocks`` of the kept genes
+    (:func:`generain.stream.merge_sketches` with ``block``); :func:`merge_stream`
+    concatenates the blocks. The work of the merge, which grows with the
+    shard count, is split n_blocks ways; the reference is identical.
+    Output: a ``bin_reference.h5``-format file of the block's genes. Returns
+    the block's gene count.
+
+    Raises
+    ------
+    InputError
+        As :func:`generain.stream.merge_sketches`.
+    """
+    with timed(f"merge block {block + 1} of {n_blocks} of {len(sketches)} shard sketches"):
+        _, ref = stream.merge_sketches(list(sketches), biotypes=list(biotypes), min_mean=min_mean,
+                                       deduplicate_by=deduplicate_by, reference_points=reference_points,
+                                       n_bins=n_bins, block=(block, n_blocks))
+    ref.save(out_reference)
+    return len(ref.gene_ids)
+
+
 def merge_stream(
     *,
     sketches: Sequence[PathLike],
@@ -126,8 +161,13 @@ def merge_stream(
     out_genes: PathLike,
     out_reference: PathLike,
     out_matrix: PathLike,
+    reference_blocks: Sequence[PathLike] = (),
 ) -> dict[str, Any]:
     """Streaming gather for one species: gene filters, merged reference, the subsampled matrix.
+
+    With ``reference_blocks`` (the outputs of :func:`merge_reference_block`
+    for blocks 0..n-1, in order) the reference is their concatenation instead
+    of a merge here: the same values, computed by parallel jobs.
 
     Outputs (``genes.tsv`` and ``bin_reference.h5`` at the paths of the
     in-memory path's ``normalize/{species}/``):
@@ -151,10 +191,21 @@ def merge_stream(
     InputError
         As :func:`generain.stream.merge_sketches`.
     """
-    with timed(f"merge {len(sketches)} shard sketches"):
+    with timed(f"merge {len(sketches)} shard sketches" + (f" ({len(reference_blocks)} gene blocks merged by other "
+                                                           "jobs)" if reference_blocks else "")):
         genes, ref = stream.merge_sketches(list(sketches), biotypes=list(biotypes), min_mean=min_mean,
                                            deduplicate_by=deduplicate_by, reference_points=reference_points,
-                                           n_bins=n_bins)
+                                           n_bins=n_bins, merge_points=not reference_blocks)
+        if reference_blocks:
+            parts = [normalize.BinReference.load(p) for p in reference_blocks]
+            ids = np.concatenate([b.gene_ids for b in parts])
+            if not np.array_equal(ids.astype(str), ref.gene_ids.astype(str)) or any(
+                    b.values.shape[1] != reference_points for b in parts):
+                raise InputError(f"the reference blocks {reference_blocks[0]} ... do not hold the kept genes of "
+                                 f"these {len(sketches)} sketches in order with {reference_points} points: rerun "
+                                 "merge_reference_block")
+            ref = normalize.BinReference(ref.gene_ids, np.concatenate([b.values for b in parts]), n_bins,
+                                         ref.n_training_samples)
     kept = genes[genes["kept"]].reset_index(drop=True)
     with h5py.File(sketches[0], "r") as h5:
         sketch_rows = np.searchsorted(h5["source_rows"][()], kept["source_row"].to_numpy())
