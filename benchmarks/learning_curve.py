@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="keep the work here (default: a temporary folder)")
+    ap.add_argument("--reuse", action="store_true", help="use the finished models already in --out (no training)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -125,12 +126,15 @@ def main() -> None:
         for model_type in a.models:
             out = work / model_type
             t0 = time.perf_counter()
-            fit_model(model_type=model_type, shard_dir=str(work / "shards"), index_path=str(work / "index.parquet"),
-                      n_genes=len(vocab), length=cfg["tokens"]["length"], checkpoint_path=str(out / "model.pt"),
-                      metrics_path=str(out / "metrics.csv"), summary_path=str(out / "summary.json"),
-                      model=cfg["model"], settings=TrainSettings.from_mapping({**train, "progress_bar": False}),
-                      seed=a.seed, threads=a.threads)
-            seconds = time.perf_counter() - t0
+            if a.reuse and (out / "model.pt").exists() and (out / "summary.json").exists():
+                seconds = json.loads((out / "summary.json").read_text())["seconds"]  # the finished model of --out
+            else:
+                fit_model(model_type=model_type, shard_dir=str(work / "shards"), index_path=str(work / "index.parquet"),
+                          n_genes=len(vocab), length=cfg["tokens"]["length"], checkpoint_path=str(out / "model.pt"),
+                          metrics_path=str(out / "metrics.csv"), summary_path=str(out / "summary.json"),
+                          model=cfg["model"], settings=TrainSettings.from_mapping({**train, "progress_bar": False}),
+                          seed=a.seed, threads=a.threads)
+                seconds = time.perf_counter() - t0
             from generain.training.checkpoint import load_model
 
             _, model = load_model(out / "model.pt")
@@ -174,6 +178,8 @@ def perturbation_checks(model, model_type, shards, index, modules, a) -> list[di
             out.append({"model": model_type, "gene": kind, "scored_module": int(ref), "mode": mode,
                         "samples": int(len(rows)), "auc_module_vs_rest": round(float(auc), 4),
                         "module_fdr_0.05": round(float((res.genes["fdr"].to_numpy()[mates] < 0.05).mean()), 4),
+                        "module_fdr_normal_0.05": round(float((res.genes["fdr_normal"].to_numpy()[mates] < 0.05).mean()),
+                                                        4),
                         "s_per_1000_samples": round(1000 * sec / len(rows), 1)})
             print(json.dumps(out[-1]), flush=True)
     return out
