@@ -106,15 +106,21 @@ def test_demo_runs_every_job_through_sbatch(slurm_demo):
     assert (workdir / "results" / "e2e" / "summary.json").exists()
 
 
+def _one_thread_profile(profile: Path, rule: str) -> Path:
+    """The test profile with 1 thread for ``rule``: a job of 2 tasks x 1 CPU fits the 2-core node."""
+    prof = yaml.safe_load((profile / "config.yaml").read_text())
+    prof["set-threads"][rule] = 1
+    path = profile.parent / f"slurm_ddp_{rule}"
+    path.mkdir(exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(prof))
+    return path
+
+
 def test_two_rank_ddp_through_srun(slurm_demo, profile):
     """train.devices: 2 on CPU under Slurm: the job asks for 2 tasks and srun starts 2 ranks (world size 2)."""
     workdir, first = slurm_demo
     assert first.returncode == 0
-    prof = yaml.safe_load((profile / "config.yaml").read_text())
-    prof["set-threads"]["train_model"] = 1  # 2 tasks x 1 CPU fit the 2-core node
-    ddp_profile = profile.parent / "slurm_ddp"
-    ddp_profile.mkdir(exist_ok=True)
-    (ddp_profile / "config.yaml").write_text(yaml.safe_dump(prof))
+    ddp_profile = _one_thread_profile(profile, "train_model")
     cfg = _config(**copy.deepcopy(SLURM_SMALL))
     cfg["train"]["devices"] = 2
     proc = _run(workdir, cfg, ddp_profile, "results/e2e/models/main/gpt/summary.json")
@@ -136,11 +142,7 @@ def test_two_rank_fine_tuning_through_srun(slurm_demo, profile):
     2 tasks and srun starts 2 ranks that write the outputs once (world size 2)."""
     workdir, first = slurm_demo
     assert first.returncode == 0
-    prof = yaml.safe_load((profile / "config.yaml").read_text())
-    prof["set-threads"]["finetune_samples"] = 1  # 2 tasks x 1 CPU fit the 2-core node
-    ddp_profile = profile.parent / "slurm_ddp_finetune"
-    ddp_profile.mkdir(exist_ok=True)
-    (ddp_profile / "config.yaml").write_text(yaml.safe_dump(prof))
+    ddp_profile = _one_thread_profile(profile, "finetune_samples")
     cfg = _config(**copy.deepcopy(SLURM_SMALL))
     cfg["finetune"]["devices"] = 2
     target = "results/e2e/finetune/bert_pred_expr/sex/metrics.json"
