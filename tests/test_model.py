@@ -158,3 +158,37 @@ def test_training_loss_without_logits_equals_the_full_loss(model_type, autocast)
     assert grads.keys() == ref_grads.keys()
     for k in grads:
         torch.testing.assert_close(grads[k], ref_grads[k], **tol, msg=lambda s: f"{k}: {s}")
+
+
+def test_chunked_loss_keeps_its_gradients_under_float16_autocast():
+    """8,192 positions over 4,096 tokens: softmax entries / M are ~3e-8, below float16's normal range, so
+    products formed after the division would lose them; formed before it they match float32 (fp16 rounding)."""
+    from generain.model import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    h = (torch.randn(8192, 16, generator=g) * 0.5).requires_grad_()
+    w = (torch.randn(4096, 16, generator=g) * 0.1).requires_grad_()
+    b = torch.zeros(4096, requires_grad=True)
+    y = torch.randint(0, 4096, (8192,), generator=g)
+    ref = torch.autograd.grad(F.cross_entropy(F.linear(h, w, b), y), [h, w, b])
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = linear_cross_entropy(h, w, b, y, chunk=1000)
+    got = torch.autograd.grad(loss, [h, w, b])
+    for a, e in zip(got, ref):
+        assert a.dtype == e.dtype == torch.float32
+        assert (a - e).norm() / e.norm() < 5e-3, (a - e).norm() / e.norm()
+
+
+def test_validation_loss_skips_the_gradient_products():
+    """Without grad mode the function keeps no gradients of the (still trainable) weights: same loss."""
+    from generain.model import linear_cross_entropy
+
+    h, w = torch.randn(50, 8), torch.randn(30, 8, requires_grad=True)
+    y = torch.randint(0, 30, (50,))
+    with torch.no_grad():
+        loss = linear_cross_entropy(h, w, None, y, chunk=7)
+    assert not loss.requires_grad
+    torch.testing.assert_close(loss, F.cross_entropy(F.linear(h, w.detach()), y))
+    empty = linear_cross_entropy(torch.zeros(0, 8, requires_grad=True), w, torch.zeros(30, requires_grad=True),
+                                 torch.zeros(0, dtype=torch.long))
+    assert float(empty) == 0.0 and empty.requires_grad

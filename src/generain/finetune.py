@@ -298,7 +298,11 @@ def fit_classifier(clf: Classifier, data: Dataset, settings: FitSettings, *, cla
     With ``settings.devices`` x ``num_nodes`` above 1 this runs under
     Lightning's DDP strategy: each rank trains on its round-robin share of
     every epoch's order, ``batch_size`` samples per rank and step, gradients
-    averaged over ranks (so a step sees ``batch_size`` x world size samples).
+    averaged over ranks: a step sees ``batch_size`` x world size samples,
+    and equals one process' step of that batch when the ranks' batches hold
+    equal numbers of labelled items and the class weights are 1 (otherwise
+    each rank's mean counts equally; an epoch of n samples not divisible by
+    the world size repeats a few, as ``EpochSampler`` wraps around).
     Every rank of the job must call this with the same arguments (see
     :func:`generain.stages.finetune.launch_finetune`).
 

@@ -29,7 +29,7 @@ def bin_rows(values: np.ndarray, reference: np.ndarray, m: np.ndarray, n_bins: i
     is ``min(floor(rho * (n_bins - 1) + 1e-9) + 2, n_bins)``; zeros get bin 1.
     One binary search per value in compiled code, 64 values searched in
     lock-step (independent searches overlap in the CPU), instead of one
-    ``np.interp`` call per gene: 3.5x faster on one core (BENCHMARKS.md).
+    ``np.interp`` call per gene: 2x faster on one core (BENCHMARKS.md).
 
     Parameters
     ----------

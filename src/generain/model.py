@@ -182,16 +182,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
             total += (lse - z.gather(1, yc[:, None]).squeeze(1)).sum()
             if gh is None and gw is None and gb is None:
                 continue
-            # d(mean loss)/d(logits) of this chunk: (softmax - one-hot) / M; the gradients are formed now
+            # d(sum of losses)/d(logits) of this chunk: softmax - one-hot, entries in [-1, 1]; the products run
+            # on it unscaled (under float16 autocast, g / M would underflow) and are divided by M in float32
             g = torch.exp_(z.sub_(lse[:, None]))
             g[torch.arange(len(hc), device=h.device), yc] -= 1.0
-            g /= n
             if gh is not None:
-                gh[a:a + chunk] = (g.to(weight.dtype) @ weight).to(h.dtype)
+                gh[a:a + chunk] = ((g.to(weight.dtype) @ weight).to(acc) / n).to(h.dtype)
             if gw is not None:
-                gw += (g.T.to(hc.dtype) @ hc).to(acc)
+                gw += (g.T.to(hc.dtype) @ hc).to(acc) / n
             if gb is not None:
-                gb += g.sum(0)
+                gb += g.sum(0) / n
         ctx.save_for_backward(*(t for t in (gh, gw, gb) if t is not None))
         ctx.which = (need_h, need_w, need_b)
         ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
@@ -220,7 +220,9 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     chunk's logits plus gradients the size of ``h`` and ``weight``; the
     same matmuls as the full path. Same loss and gradients as
     ``F.cross_entropy(F.linear(h, weight, bias).float(), labels)`` within
-    float tolerance (tests/test_model.py), under bf16 autocast too.
+    float tolerance (tests/test_model.py), under bf16 and float16 autocast too
+    (the products run on softmax minus one-hot before the division by M,
+    so nothing underflows in float16).
 
     Parameters
     ----------
@@ -240,8 +242,10 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     torch.Tensor
         float32 scalar (float64 for float64 inputs); 0 (with a graph) when M = 0.
     """
-    if h.shape[0] == 0:
-        return (h.sum() + weight.sum() * 0.0) * 0.0
+    if h.shape[0] == 0:  # every parameter stays in the graph (DDP expects a gradient for each)
+        return (h.sum() + weight.sum() + (bias.sum() if bias is not None else 0.0)) * 0.0
+    if not torch.is_grad_enabled():  # validation: no gradient products (needs_input_grad follows requires_grad)
+        weight, bias = weight.detach(), None if bias is None else bias.detach()
     return _LinearCrossEntropy.apply(h, weight, bias, labels, chunk)
 
 

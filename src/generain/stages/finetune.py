@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -344,7 +345,7 @@ def _finish(name: str, kind: str, per_fold: pd.DataFrame, extra: dict[str, Any],
     return summary
 
 
-def launch_finetune(kind: str, **kwargs: Any) -> dict[str, Any]:
+def launch_finetune(kind: str, *, threads: int | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run :func:`finetune_genes` (``kind`` "genes") or :func:`finetune_samples` ("samples"), on one or many devices.
 
     One device: in this process. ``settings.devices`` x ``num_nodes`` above
@@ -354,7 +355,8 @@ def launch_finetune(kind: str, **kwargs: Any) -> dict[str, Any]:
     inside a Slurm job, else Lightning's local launcher; ``settings.launcher``
     forces one). Each rank runs the whole task; the classifiers train under
     DDP; rank 0 writes the outputs. A killed job resumes from the folds'
-    checkpoints as a one-device job does.
+    checkpoints as a one-device job does. ``threads``: torch threads of each
+    rank (and of this process for one device); None leaves torch's default.
 
     Returns
     -------
@@ -375,11 +377,13 @@ def launch_finetune(kind: str, **kwargs: Any) -> dict[str, Any]:
     st: FinetuneSettings = kwargs["settings"]
     srun = use_srun(st.launcher, st.devices, st.num_nodes)
     if st.devices * st.num_nodes == 1 and not srun:
+        if threads:
+            torch.set_num_threads(threads)
         return _KINDS[kind](**kwargs)
     spec_path = Path(kwargs["out_metrics"]).parent / "finetune_spec.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json({"kind": kind, **{k: asdict(v) if k == "settings" else _plain(v) for k, v in kwargs.items()}},
-               spec_path)
+    write_json({"kind": kind, "threads": threads,
+                **{k: asdict(v) if k == "settings" else _plain(v) for k, v in kwargs.items()}}, spec_path)
     start_ranks("generain.stages.finetune", spec_path, devices=st.devices, nodes=st.num_nodes, srun=srun,
                 what="fine-tuning")
     spec_path.unlink()
@@ -409,8 +413,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("usage: python -m generain.stages.finetune SPEC.json")
     setup_logging(None)
     spec = json.loads(Path(args[0]).read_text())
-    kind = spec.pop("kind")
+    kind, threads = spec.pop("kind"), spec.pop("threads", None)
     spec["settings"] = FinetuneSettings(**spec["settings"])
+    if threads:
+        torch.set_num_threads(threads)
+    if spec["settings"].device.startswith("cuda") and torch.cuda.is_available():
+        # this rank's GPU before anything runs on one (Lightning sets it only inside fit)
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK") or os.environ.get("SLURM_LOCALID") or 0))
     _KINDS[kind](**spec)
 
 
