@@ -123,6 +123,8 @@ def _json_default(o: Any) -> Any:
         return float(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

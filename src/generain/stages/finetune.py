@@ -382,8 +382,7 @@ def launch_finetune(kind: str, *, threads: int | None = None, **kwargs: Any) -> 
         return _KINDS[kind](**kwargs)
     spec_path = Path(kwargs["out_metrics"]).parent / "finetune_spec.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json({"kind": kind, "threads": threads,
-                **{k: asdict(v) if k == "settings" else _plain(v) for k, v in kwargs.items()}}, spec_path)
+    write_json({"kind": kind, "threads": threads, **kwargs, "settings": asdict(st)}, spec_path)
     start_ranks("generain.stages.finetune", spec_path, devices=st.devices, nodes=st.num_nodes, srun=srun,
                 what="fine-tuning")
     spec_path.unlink()
@@ -391,15 +390,6 @@ def launch_finetune(kind: str, *, threads: int | None = None, **kwargs: Any) -> 
 
 
 _KINDS = {"genes": finetune_genes, "samples": finetune_samples}
-
-
-def _plain(v: Any) -> Any:
-    """Paths as strings (lists and dicts too), for the JSON spec."""
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return str(v) if isinstance(v, Path) else v
 
 
 def main(argv: list[str] | None = None) -> None:
