@@ -16,8 +16,9 @@ sample, batched, sklearn sample again) so that machine noise hits both.
     python benchmarks/sweep_speed.py                       # the issue's workload
     python benchmarks/sweep_speed.py --properties 500      # quicker
     python benchmarks/sweep_speed.py --device cuda         # GPU solver
-    python benchmarks/sweep_speed.py --tol 1e-4            # scikit-learn's lbfgs tolerance
-    python benchmarks/sweep_speed.py --tolerance-sweep 1e-4,3e-5,2e-5,1e-5   # accuracy per tolerance
+    python benchmarks/sweep_speed.py --before-grad-tol 3e-5  # also the gradient rule (before 2026-12-05), same run
+    python benchmarks/sweep_speed.py --tolerance-sweep 0.05,0.03,g3e-5,g1e-4   # accuracy per tolerance
+                                                           # (g: the gradient rule, scikit-learn's lbfgs scaling)
 """
 from __future__ import annotations
 
@@ -71,10 +72,17 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tol", type=float, default=3e-5, help="solver tolerance (default: the sweep's, 3e-5)")
+    ap.add_argument("--tol", type=float, default=0.03, help="solver score tolerance (default: the sweep's, 0.03)")
+    ap.add_argument("--before-grad-tol", type=float, default=None,
+                    help="also time the sweep with the gradient stopping rule at this tolerance (the solver's rule "
+                         "before 2026-12-05, at 3e-5), alternating with the score rule in the same run")
+    ap.add_argument("--rounds", type=int, default=1, help="timed runs of each variant, alternated")
+    ap.add_argument("--accuracy-extra", type=int, default=0,
+                    help="further random properties, beside the timed sample, on which |dAUC| to the optimum is measured")
     ap.add_argument("--tolerance-sweep", default="",
-                    help="comma-separated tolerances: instead of the timing, cross-validate only the sampled "
-                         "properties at each and report iterations and |dAUC| to the optimum")
+                    help="comma-separated tolerances (gX: the gradient rule at X): instead of the timing, "
+                         "cross-validate only the sampled properties at each and report iterations and |dAUC| "
+                         "to the optimum")
     a = ap.parse_args()
 
     x, y = simulate.planted_properties(a.genes, a.dim, a.properties, seed=a.seed)
@@ -87,49 +95,69 @@ def main() -> None:
     folds = classifier.stratified_folds(y, n_folds=5, seeds=seeds)
     rng = np.random.default_rng(a.seed + 1)
     sample = np.sort(rng.choice(a.properties, min(a.sklearn_sample, a.properties), replace=False))
+    rest = np.setdiff1d(np.arange(a.properties), sample)
+    extra = np.sort(rng.choice(rest, min(a.accuracy_extra, len(rest)), replace=False))
 
     if a.tolerance_sweep:
-        opt = optimum_aucs(x, y, folds, sample)
+        rows = np.concatenate([sample, extra])
+        opt = optimum_aucs(x, y, folds, rows)
         gm = classifier.GeneMatrix(x, device=a.device)
-        print("| tol | iterations median / max | max \\|ΔAUC\\| to the optimum | within 0.01 |")
+        print(f"{len(rows)} properties")
+        print("| rule | iterations median / max | \\|ΔAUC\\| to the optimum: median / max | within 0.01 |")
         print("|---|---|---|---|")
-        for tol in (float(t) for t in a.tolerance_sweep.split(",")):
-            cv = classifier.cross_validate(gm, y[sample], seeds[sample], n_folds=5, c=1.0, tol=tol)
+        for spec in a.tolerance_sweep.split(","):
+            kw = {"grad_tol": float(spec[1:])} if spec.startswith("g") else {"tol": float(spec)}
+            cv = classifier.cross_validate(gm, y[rows], seeds[rows], n_folds=5, c=1.0, **kw)
             d = np.abs(cv.auc - opt)
-            print(f"| {tol:g} | {np.median(cv.n_iter):g} / {cv.n_iter.max()} | {d.max():.4f} | {np.mean(d <= 0.01):.0%} |")
+            name = f"gradient {spec[1:]}" if spec.startswith("g") else f"score {spec}"
+            print(f"| {name} | {np.median(cv.n_iter):g} / {cv.n_iter.max()} | {np.median(d):.4f} / {d.max():.4f} | "
+                  f"{np.mean(d <= 0.01):.0%} |")
         return
 
+    variants = [("score rule, tol %g" % a.tol, {"score_tol": a.tol})]
+    if a.before_grad_tol is not None:
+        variants.insert(0, ("gradient rule, tol %g (before)" % a.before_grad_tol,
+                            {"score_tol": a.tol, "grad_tol": a.before_grad_tol}))
     t_sk1, auc_sk = sklearn_loop(x, y, folds, sample[: len(sample) // 2])
-    t0 = time.perf_counter()
-    res = sweep.run_sweep(x, genes, sets, props, folds=5, c=1.0, seed=a.seed, batch_size=a.batch_size,
-                          device=a.device, tol=a.tol)
-    if a.device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t_ours = time.perf_counter() - t0
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    results = {}
+    for _ in range(a.rounds):  # alternated, so that machine noise hits every variant
+        for name, kw in variants:
+            t0 = time.perf_counter()
+            results[name] = sweep.run_sweep(x, genes, sets, props, folds=5, c=1.0, seed=a.seed,
+                                            batch_size=a.batch_size, device=a.device, **kw)
+            if a.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t0)
     t_sk2, auc_sk2 = sklearn_loop(x, y, folds, sample[len(sample) // 2:])
     per_sk = (t_sk1 + t_sk2) / len(sample)
-    per_ours = t_ours / a.properties
-    ours_auc = res.auc["auc"].to_numpy()[sample]
-    d_auc = np.abs(ours_auc - np.concatenate([auc_sk, auc_sk2]))
-    d_opt = np.abs(ours_auc - optimum_aucs(x, y, folds, sample))
+    rows = np.concatenate([sample, extra])
+    opt = optimum_aucs(x, y, folds, rows)
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
                platform.processor())
     print(f"machine: {cpu}, {torch.get_num_threads()} torch threads, device {a.device}")
-    print(f"workload: {a.genes} genes x {a.dim} dimensions, {a.properties} properties, 5 folds, C = 1")
+    print(f"workload: {a.genes} genes x {a.dim} dimensions, {a.properties} properties, 5 folds, C = 1; "
+          f"{a.rounds} round(s), median time")
     print()
-    print("| | seconds per property | whole sweep (s) | ratio |")
-    print("|---|---|---|---|")
+    print(f"|dAUC| against the optimum (newton-cholesky, tol 1e-8) on {len(rows)} random properties; against the "
+          f"lbfgs loop (which stops at its own tol) on the {len(sample)} timed ones")
+    print()
+    print("| | seconds per property | whole sweep (s) | ratio to the loop | iterations median / max | "
+          "\\|ΔAUC\\| to the optimum: median / max | to the lbfgs loop: median / max |")
+    print("|---|---|---|---|---|---|---|")
     print(f"| scikit-learn loop, lbfgs ({len(sample)} properties, scaled) | {per_sk:.3f} | "
-          f"{per_sk * a.properties:.0f} | 1 |")
-    print(f"| batched (generain.sweep.run_sweep, all properties) | {per_ours:.4f} | {t_ours:.1f} | "
-          f"{per_sk / per_ours:.1f}x |")
-    print()
-    print(f"|dAUC| on the {len(sample)} sampled properties against the lbfgs loop (which stops at its own tol): "
-          f"median {np.median(d_auc):.4f}, max {d_auc.max():.4f}; against the optimum (newton-cholesky, tol 1e-8): "
-          f"median {np.median(d_opt):.4f}, max {d_opt.max():.4f}, {np.mean(d_opt <= 0.01):.0%} within 0.01")
-    print(f"solver iterations median {int(res.auc['n_iter'].median())}, max {int(res.auc['n_iter'].max())}; "
-          f"not converged {int((~res.auc['converged']).sum())}")
-
+          f"{per_sk * a.properties:.0f} | 1 | | | |")
+    for name, _ in variants:
+        t = float(np.median(times[name]))
+        res = results[name].auc
+        auc = res["auc"].to_numpy()
+        d_opt = np.abs(auc[rows] - opt)
+        d_sk = np.abs(auc[sample] - np.concatenate([auc_sk, auc_sk2]))
+        print(f"| batched, {name} | {t / a.properties:.4f} | {t:.1f} | {per_sk * a.properties / t:.1f}x | "
+              f"{int(res['n_iter'].median())} / {int(res['n_iter'].max())} | "
+              f"{np.median(d_opt):.4f} / {d_opt.max():.4f} | {np.median(d_sk):.4f} / {d_sk.max():.4f} |")
+        if (~res["converged"]).any():
+            print(f"  ({int((~res['converged']).sum())} properties did not converge)")
 
 if __name__ == "__main__":
     main()

@@ -77,7 +77,7 @@ rule sweep_properties:
         gpu=SWEEP_GPUS,
     params:
         # settings that change the result (not batch_size, device: runtime-only)
-        sweep=result_params("sweep", "folds", "C", "max_iter", "tol", "shards"),
+        sweep=result_params("sweep", "folds", "C", "max_iter", "score_tol", "shards"),
         seed=config["seed"],
     script:
         "../workflow_scripts/sweep_properties.py"

@@ -330,7 +330,7 @@ def test_runtime_only_settings_rerun_nothing(demo_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr, "\n".join(changed) + "\n" + proc.stdout[-4000:]
     # and a setting that changes results does plan jobs: the check can fail
     cfg = _config(**copy.deepcopy(SMALL))
-    cfg["sweep"]["tol"] = 1e-4
+    cfg["sweep"]["score_tol"] = 0.1
     proc = _snakemake(workdir, cfg, "-n")
     assert "sweep_properties" in proc.stdout and "Nothing to be done" not in proc.stdout + proc.stderr
 

@@ -316,7 +316,7 @@ class SweepSettings(ConfigSection):
     C: float
     shards: int
     max_iter: int
-    tol: float
+    score_tol: float
     baselines: list[str]
     external: dict[str, str]
     batch_size: int = runtime_field()
@@ -360,8 +360,9 @@ def run_sweep(
     batch_size: int = 32,
     device: str = "cpu",
     max_iter: int = 100,
-    tol: float = 3e-5,
+    score_tol: float = 0.03,
     labels: sparse.csr_matrix | None = None,
+    grad_tol: float | None = None,
 ) -> SweepResult:
     """Cross-validated L2 logistic regression of every property, solved in batches.
 
@@ -390,9 +391,15 @@ def run_sweep(
         Properties solved together.
     device : str
         torch device ("cpu", "cuda").
+    max_iter, score_tol
+        The solver's iteration cap and stopping rule (:func:`generain.classifier.fit_logistic`'s
+        ``max_iter`` and ``tol``).
     labels : scipy.sparse.csr_matrix, optional
         The memberships of ``properties`` over ``genes``, if the caller already has them
         (:func:`memberships`); else computed from ``gene_sets``.
+    grad_tol : float, optional
+        Stop on the gradient instead (scikit-learn's lbfgs rule; the solver's rule before
+        2026-12-05): for comparisons only.
 
     Returns
     -------
@@ -421,7 +428,7 @@ def run_sweep(
                 raise InputError(f"property {b0['source']}:{b0['term_id']} has {int(y[bad[0]].sum())} member genes "
                                  f"among {len(genes)}: fewer than sweep.folds ({folds})")
             cv = classifier.cross_validate(gm, y, seeds[start:start + batch_size], n_folds=folds, c=c,
-                                           max_iter=max_iter, tol=tol)
+                                           max_iter=max_iter, tol=score_tol, grad_tol=grad_tol)
             npos.append(y.sum(1)), aucs.append(cv.auc), aps.append(cv.average_precision), iters.append(cv.n_iter)
             conv.append(cv.converged), coefs.append(cv.coef), icpt.append(cv.intercept)
             prec.append(lncrna.precision_at_thresholds(cv.oof.T, y.T, PRECISION_GRID))
@@ -438,8 +445,8 @@ def run_sweep(
     auc["converged"] = cat(conv, bool)
     not_conv = int((~auc["converged"]).sum())
     if not_conv:
-        log.warning("%d of %d properties did not converge in %d iterations (tol %g): their AUC is from the last "
-                    "iterate", not_conv, n_prop, max_iter, tol)
+        log.warning("%d of %d properties did not converge in %d iterations (score_tol %g): their AUC is from the "
+                    "last iterate", not_conv, n_prop, max_iter, score_tol)
     clf = props[["source", "term_id"]].copy()
     clf["intercept"] = cat(icpt, np.float32)
     clf["coef"] = list(np.concatenate(coefs).astype(np.float32)) if coefs else []
