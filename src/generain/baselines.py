@@ -24,9 +24,6 @@ import os
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
-from sklearn.decomposition import TruncatedSVD
-from sklearn.preprocessing import StandardScaler
 
 from . import embed, io
 from .utils import InputError, strip_version
@@ -183,6 +180,9 @@ def svd_embedding(matrix: io.Matrix, table: pd.DataFrame, *, dim: int, seed: int
         log.info("svd_embedding: %d of %d table genes are not in the expression matrix and are dropped",
                  int((~keep).sum()), len(table))
 
+    from sklearn.decomposition import TruncatedSVD  # imported where used: most jobs importing this module need neither
+    from sklearn.preprocessing import StandardScaler
+
     # StandardScaler standardizes columns: transpose to samples x genes and back.
     z = StandardScaler().fit_transform(values.T).T
     svd = TruncatedSVD(n_components=dim, algorithm="randomized", random_state=seed)
@@ -277,6 +277,8 @@ def _paired_test(diff: np.ndarray) -> tuple[float, float]:
         return np.nan, np.nan
     if not np.any(diff != 0):
         return 0.0, 1.0  # the 'wilcox' zero method leaves no pairs: no evidence either way
+    from scipy.stats import wilcoxon
+
     res = wilcoxon(diff, alternative="two-sided", zero_method="wilcox", method="auto")
     return float(res.statistic), float(res.pvalue)
 

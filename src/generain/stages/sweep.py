@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import torch
 
 from .. import annotation, baselines, embed, io, plots, sweep
 from ..baselines import ALL_SOURCES, auc_distribution_table, compare_aucs
@@ -128,6 +127,8 @@ def sweep_properties(
     table's columns, n_iter, converged, and the classifier (intercept, coef, and
     the out-of-fold precision columns of :class:`generain.sweep.SweepResult`).
     """
+    import torch  # here, not at the top: the stage's other jobs start ~1 s faster without it
+
     torch.set_num_threads(max(1, threads))
     n_shards, folds = settings.shards, settings.folds
     if not 0 <= shard < n_shards:
