@@ -21,7 +21,10 @@ check: deleting and overexpressing a module gene (the module gene in the
 most sequences) should shift its module-mates more than other genes (AUC,
 module-mates vs the rest, of mean_shift, of excess_shift, the shift beyond
 the rank-matched null's, and of its z-score; share of module-mates at FDR <
-0.05), and perturbing a gene in no module should not (AUC near 0.5).
+0.05), and perturbing a gene in no module should not (AUC near 0.5). The
+one-sided test the other way (``fdr_normal_less``: shifted *less* than the
+null) is scored too, as the share of module-mates and of the other genes
+it finds at FDR < 0.05.
 
 Usage::
 
@@ -181,6 +184,9 @@ def perturbation_checks(model, model_type, shards, index, modules, a) -> list[di
                 m = mates[ok]
                 return round(float(roc_auc_score(m, v[ok])), 4) if 0 < m.sum() < len(m) else float("nan")
 
+            def share(rows_mask: np.ndarray, column: str) -> float:
+                return round(float((res.genes[column].to_numpy()[rows_mask] < 0.05).mean()), 4)
+
             out.append({"model": model_type, "gene": kind, "scored_module": int(ref), "mode": mode,
                         "samples": int(len(rows)), "auc_module_vs_rest": auc_of("mean_shift"),
                         # the shift beyond what perturbing a rank-matched gene does (the positional change
@@ -189,6 +195,9 @@ def perturbation_checks(model, model_type, shards, index, modules, a) -> list[di
                         "module_fdr_0.05": round(float((res.genes["fdr"].to_numpy()[mates] < 0.05).mean()), 4),
                         "module_fdr_normal_0.05": round(float((res.genes["fdr_normal"].to_numpy()[mates] < 0.05).mean()),
                                                         4),
+                        # the one-sided test the other way: module-mates steadied (shifted less than the null)
+                        "module_fdr_normal_less_0.05": share(mates, "fdr_normal_less"),
+                        "rest_fdr_normal_less_0.05": share(~mates, "fdr_normal_less"),
                         "s_per_1000_samples": round(1000 * sec / len(rows), 1)})
             print(json.dumps(out[-1]), flush=True)
     return out

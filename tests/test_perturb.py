@@ -92,6 +92,31 @@ def test_shifts_follow_the_positions_that_moved():
     assert shifts["z_score"].isna().all() and shifts["p_value_normal"].isna().all()
 
 
+def test_a_gene_the_null_moves_but_the_perturbation_does_not_is_shifted_less():
+    """Layer 0 of a position-only GPT, one sequence: deleting gene 8 (position 5) leaves gene 7 (position 4) in
+    place, while a null draw that deletes position 3 moves it (window 2: the null deletes position 3, 4, 6 or
+    7; at 4 it deletes gene 7 itself, which is then not seen). Gene 7 is never above the null (p_value 1) and
+    its p_value_less counts the draws that leave it in place, the ties at zero shift included."""
+    genes = np.arange(3, 15)[None, :]
+    res = perturb.perturbation_effects(_position_only_gpt(), "gpt", genes, np.ones_like(genes), np.array([8]),
+                                       "delete", layer=0, n_draws=30, window=2, pool=np.arange(3, 40), seed=4)
+    deleted = np.array([perturb.null_targets(genes, np.array([[8]]), window=2, pool=np.arange(3, 40),
+                                             rng=np.random.default_rng([4, d]))[0, 0] for d in range(30)])
+    assert set(deleted) <= {6, 7, 9, 10} and (deleted == 6).sum() > 0  # gene 6 sits at position 3
+    g7 = res.genes.set_index("token").loc[7]
+    seen = deleted != 7
+    in_place = np.isin(deleted, [9, 10])
+    assert abs(g7["mean_shift"]) < 1e-6 and g7["excess_shift"] < -1e-3
+    assert g7["p_value"] == 1.0
+    assert g7["p_value_less"] == pytest.approx((1 + in_place.sum()) / (1 + seen.sum()))
+    assert g7["p_value_normal_less"] < 0.5 and g7["fdr_less"] >= g7["p_value_less"]
+    # gene 5 (position 2) is before every deletion: a tie with every draw, in both directions
+    g5 = res.genes.set_index("token").loc[5]
+    assert g5["p_value"] == 1.0 and g5["p_value_less"] == 1.0
+    top = perturb.steadied_genes(res.genes, 3)
+    assert top["token"].iloc[0] == 7 and top["z_score"].is_monotonic_increasing
+
+
 def test_normal_approximation_of_the_null():
     """A random BERT read at layer 1: every gene's shift depends on the context, so the draws vary; z is the
     excess over the null mean in units of the draws' standard deviation, and its one-sided p-value."""
@@ -107,6 +132,8 @@ def test_normal_approximation_of_the_null():
     g = res.genes
     assert g["z_score"].notna().all()
     np.testing.assert_allclose(g["p_value_normal"], norm.sf(g["z_score"]))
+    np.testing.assert_allclose(g["p_value_normal_less"], norm.cdf(g["z_score"]))
+    np.testing.assert_allclose(g["p_value_normal"] + g["p_value_normal_less"], 1.0)
     assert (np.sign(g["z_score"]) == np.sign(g["excess_shift"])).all()
     assert (g["fdr_normal"] >= g["p_value_normal"] - 1e-12).all()
 

@@ -219,8 +219,10 @@ def test_model_use_outputs(demo_run, model):
     assert list(auc["term_id"]) == list(pd.read_parquet(res / "sweep" / model / "auc.parquet")["term_id"])
     g = pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / model / "gene_shifts.parquet")
     assert list(g.columns) == ["ensembl_id", "symbol", "token", "mean_shift", "null_mean_shift", "excess_shift",
-                               "n_samples", "p_value", "fdr", "z_score", "p_value_normal", "fdr_normal"]
+                               "n_samples", "p_value", "fdr", "z_score", "p_value_normal", "fdr_normal",
+                               "p_value_less", "fdr_less", "p_value_normal_less", "fdr_normal_less"]
     assert "HLA-DRA" not in set(g["symbol"]) and g["p_value"].between(1 / 101, 1).all()
+    assert g["p_value_less"].between(1 / 101, 1).all() and (g["p_value"] + g["p_value_less"] >= 1 + 1 / 101 - 1e-12).all()
     assert g["p_value"].is_monotonic_increasing and (g["fdr"] >= g["p_value"] - 1e-12).all()
     s = pd.read_parquet(res / "perturbation" / "hla_dra_overexpress" / model / "sample_shifts.parquet")
     assert len(s) == 85 and set(s["series_id"]) == {"geuvadis_lcl"} and (s["shift"] >= 0).all()
@@ -230,6 +232,9 @@ def test_model_use_outputs(demo_run, model):
     assert (heads["entropy"] <= heads["uniform_entropy"] + 1e-9).all()
     summary = json.loads((res / "summary.json").read_text())
     assert summary["perturbation"]["hla_dra_overexpress"][model]["samples"] == 85
+    steadied = summary["perturbation"]["hla_dra_overexpress"][model]["steadied_genes"]
+    assert [r["ensembl_id"] for r in steadied] == list(g.sort_values(["z_score", "excess_shift"], kind="stable")
+                                                       .dropna(subset=["z_score"])["ensembl_id"].head(10))
     assert summary["attention"][model]["heads"] == 2
     assert summary["contextual"][model]["genes"] == len(ctx)
     assert set(summary["samples"][model]) == {f"{s}_human_{lab}" for s in ("model", "expression_pca")

@@ -32,6 +32,15 @@ FDR q unless about G / (q (D + 1)) genes share it (8,000 genes, 100 draws:
 1,584): the tables therefore also give a normal approximation, the z-score
 of the observed mean shift against the draws' mean shifts (their mean and
 standard deviation), its one-sided p-value and its Benjamini-Hochberg FDR.
+
+Both tests are also given in the other direction (``p_value_less``,
+``fdr_less``, ``p_value_normal_less``, ``fdr_normal_less``): genes whose
+states move *less* than when a rank-matched gene is perturbed, i.e. genes
+the model ties to the perturbed gene closely enough that moving it steadies
+them relative to the null. On generated data with planted co-expression
+modules (``benchmarks/learning_curve.py``), that is how the models trained
+here answer: overexpressing a module gene shifts its module-mates less than
+the null does (BENCHMARKS.md, "Learning curve").
 """
 
 from __future__ import annotations
@@ -229,8 +238,10 @@ class PerturbationResult:
         One row per gene token seen in the perturbed sequences (the perturbed
         genes excluded): token, mean_shift, null_mean_shift, excess_shift
         (mean_shift - null_mean_shift), n_samples, p_value, fdr (empirical),
-        z_score, p_value_normal, fdr_normal (normal approximation); sorted
-        by p_value, then excess_shift, largest first.
+        z_score, p_value_normal, fdr_normal (normal approximation), and the
+        same four tests for a shift below the null's: p_value_less,
+        fdr_less, p_value_normal_less, fdr_normal_less; sorted by p_value,
+        then excess_shift, largest first.
     skipped : int
         Rows left alone (delete: the genes are in none of their positions).
     """
@@ -238,6 +249,27 @@ class PerturbationResult:
     samples: pd.DataFrame
     genes: pd.DataFrame
     skipped: int
+
+
+def steadied_genes(genes: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The ``top`` genes shifted furthest below the null: a gene-shift table ordered by z_score, smallest first.
+
+    Parameters
+    ----------
+    genes : pandas.DataFrame
+        A gene-shift table (:class:`PerturbationResult` ``genes``, or a
+        ``gene_shifts.parquet``) with z_score and excess_shift columns.
+    top : int
+        Rows kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Its rows with a finite z_score, by z_score (that is, by
+        p_value_normal_less), then excess_shift, smallest first.
+    """
+    t = genes[np.isfinite(genes["z_score"].to_numpy(dtype=float))]
+    return t.sort_values(["z_score", "excess_shift"], kind="stable").head(top)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -346,20 +378,22 @@ def perturbation_effects(model: GPT | BertMLM, model_type: str, genes: np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         nmean = np.where(ncnt > 0, null_sum.cpu().numpy()[:, seen] / ncnt, np.nan)  # (D, G)
     valid = np.isfinite(nmean)
-    ge = ((nmean >= mean[None, :]) & valid).sum(0)
-    p = (1 + ge) / (1 + valid.sum(0))
     n_valid = valid.sum(0)
+    p = (1 + ((nmean >= mean[None, :]) & valid).sum(0)) / (1 + n_valid)
+    p_less = (1 + ((nmean <= mean[None, :]) & valid).sum(0)) / (1 + n_valid)
     with np.errstate(invalid="ignore", divide="ignore"):
         null_mean = np.where(valid, nmean, 0.0).sum(0) / n_valid  # NaN for a gene no draw saw
         null_var = np.where(valid, (nmean - null_mean[None, :]) ** 2, 0.0).sum(0) / (n_valid - 1)
         z = np.where((n_valid >= 2) & (null_var > 0), (mean - null_mean) / np.sqrt(null_var), np.nan)
     from scipy.stats import norm
 
-    p_normal = norm.sf(z)
+    p_normal, p_normal_less = norm.sf(z), norm.cdf(z)
     gene_table = pd.DataFrame({
         "token": seen, "mean_shift": mean, "null_mean_shift": null_mean, "excess_shift": mean - null_mean,
         "n_samples": obs_cnt_np[seen].astype(np.int64), "p_value": p, "fdr": benjamini_hochberg(p),
-        "z_score": z, "p_value_normal": p_normal, "fdr_normal": benjamini_hochberg(p_normal)})
+        "z_score": z, "p_value_normal": p_normal, "fdr_normal": benjamini_hochberg(p_normal),
+        "p_value_less": p_less, "fdr_less": benjamini_hochberg(p_less),
+        "p_value_normal_less": p_normal_less, "fdr_normal_less": benjamini_hochberg(p_normal_less)})
     gene_table = gene_table.sort_values(["p_value", "excess_shift", "token"], ascending=[True, False, True],
                                         kind="stable", na_position="last")
     sample_table = pd.DataFrame({"row": rows, "shift": shift, "null_mean_shift": null_shift.mean(0),

@@ -188,20 +188,30 @@ def sample_map_plot(maps: dict[str, pd.DataFrame], path: str | os.PathLike[str],
 
 
 def perturbation_plot(genes: pd.DataFrame, path: str | os.PathLike[str], *, title: str, top: int = 25) -> None:
-    """Horizontal bars of the first ``top`` genes of a gene-shift table (its order: by p-value, then shift above
-    the null) with their null mean shift, FDR < 0.05 marked."""
+    """Two bar panels of a gene-shift table, each gene's bar beside its rank-matched null's mean (dots).
+
+    Left: its first ``top`` genes (its order: by p-value, then shift above the null), red where ``fdr`` <
+    0.05. Right: the ``top`` genes shifted furthest below the null (:func:`generain.perturb.steadied_genes`),
+    red where ``fdr_normal_less`` < 0.05.
+    """
+    from .perturb import steadied_genes
+
     plt = _pyplot()
-    t = genes.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.22 * len(t) + 1.6))
-    y = np.arange(len(t))
-    labels = [s or e for s, e in zip(t["symbol"].fillna(""), t["ensembl_id"])]
-    colors = ["C3" if f < 0.05 else "C0" for f in t["fdr"].fillna(1.0)]
-    ax.barh(y, t["mean_shift"], color=colors, label="observed (red: FDR < 0.05)")
-    ax.scatter(t["null_mean_shift"], y, color="black", s=10, zorder=3, label="rank-matched null (mean)")
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel("mean cosine shift of the gene's hidden state (1 - cos)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    panels = ((genes.head(top), "fdr", "shifted most (red: FDR < 0.05)"),
+              (steadied_genes(genes, top), "fdr_normal_less", "shifted least vs the null (red: FDR < 0.05)"))
+    n = max(len(t) for t, _, _ in panels)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.22 * n + 1.8))
+    for ax, (t, fdr, label) in zip(axes, panels):
+        t = t.iloc[::-1]
+        y = np.arange(len(t))
+        labels = [s or e for s, e in zip(t["symbol"].fillna(""), t["ensembl_id"])]
+        colors = ["C3" if f < 0.05 else "C0" for f in t[fdr].fillna(1.0)]
+        ax.barh(y, t["mean_shift"], color=colors, label=label)
+        ax.scatter(t["null_mean_shift"], y, color="black", s=10, zorder=3, label="rank-matched null (mean)")
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_xlabel("mean cosine shift of the gene's hidden state (1 - cos)")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
     _save(fig, path)
 
 

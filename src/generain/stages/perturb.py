@@ -85,7 +85,8 @@ def perturb_genes(
     optional; every filter given must match). Outputs: ``out_genes``
     (gene_shifts.parquet: ensembl_id, symbol, token, mean_shift,
     null_mean_shift, excess_shift, n_samples, p_value, fdr, z_score,
-    p_value_normal, fdr_normal; by p_value, then excess_shift, largest first);
+    p_value_normal, fdr_normal, p_value_less, fdr_less, p_value_normal_less,
+    fdr_normal_less; by p_value, then excess_shift, largest first);
     ``out_samples`` (sample_shifts.parquet: sample_id, dataset, series_id,
     position (the first gene's position in the original sequence, -1 if
     absent), shift, null_mean_shift, p_value); ``out_plot`` (top genes).
@@ -128,7 +129,8 @@ def perturb_genes(
                          symbol=info.loc[res.genes["token"], "symbol"].fillna("").to_numpy(),
                          token_name=info.loc[res.genes["token"], "token"].to_numpy())
     g = g[["ensembl_id", "symbol", "token_name", "mean_shift", "null_mean_shift", "excess_shift", "n_samples",
-           "p_value", "fdr", "z_score", "p_value_normal", "fdr_normal"]]
+           "p_value", "fdr", "z_score", "p_value_normal", "fdr_normal", "p_value_less", "fdr_less",
+           "p_value_normal_less", "fdr_normal_less"]]
     g = g.rename(columns={"token_name": "token"})
     write_parquet(pa.Table.from_pandas(g, preserve_index=False), out_genes)
     srows = rows[res.samples["row"].to_numpy()]
@@ -139,10 +141,12 @@ def perturb_genes(
     write_parquet(pa.Table.from_pandas(s, preserve_index=False), out_samples)
     plots.perturbation_plot(g, out_plot, title=f"{name}: {run['mode']} {', '.join(run['genes'])} in {len(s)} "
                                                f"samples ({model_name or model_type}, layer {layer})")
-    top = g.head(10)
-    log.info("%s: top shifted genes\n%s", what, top.to_string(index=False))
+    log.info("%s: top shifted genes\n%s", what, g.head(10).to_string(index=False))
+    log.info("%s: genes shifted furthest below the null\n%s", what,
+             perturb.steadied_genes(g, 10).to_string(index=False))
     return {"samples": int(len(s)), "skipped_samples": int(res.skipped), "genes": int(len(g)),
             "genes_fdr_0.05": int((g["fdr"] < 0.05).sum()),
             "genes_fdr_normal_0.05": int((g["fdr_normal"] < 0.05).sum()),
+            "genes_fdr_normal_less_0.05": int((g["fdr_normal_less"] < 0.05).sum()),
             "median_sample_shift": float(s["shift"].median()),
             "median_null_sample_shift": float(s["null_mean_shift"].median())}

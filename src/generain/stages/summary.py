@@ -118,6 +118,8 @@ def summarize_run(
         n = pq.read_table(path, columns=["n_samples"])["n_samples"].to_numpy()
         out["contextual"][model] = {"genes": int(len(n)), "median_samples_per_gene": float(np.median(n)) if len(n) else 0}
     out["perturbation"] = {}
+    if perturbation:
+        from ..perturb import steadied_genes  # imports torch: only when there are perturbation runs
     for (run, model), (genes_path, samples_path) in (perturbation or {}).items():
         g = pd.read_parquet(genes_path)
         smp = pd.read_parquet(samples_path)
@@ -125,12 +127,18 @@ def summarize_run(
         out["perturbation"].setdefault(run, {})[model] = {
             "samples": int(len(smp)), "genes": int(len(g)), "genes_fdr_0.05": int((g["fdr"] < 0.05).sum()),
             "genes_fdr_normal_0.05": int((g["fdr_normal"] < 0.05).sum()),
+            "genes_fdr_normal_less_0.05": int((g["fdr_normal_less"] < 0.05).sum()),
             "median_sample_shift": round(float(smp["shift"].median()), 6),
             "median_null_sample_shift": round(float(smp["null_mean_shift"].median()), 6),
             "top_genes": [{"symbol": r.symbol, "ensembl_id": r.ensembl_id, "mean_shift": round(float(r.mean_shift), 6),
                            "excess_shift": round(float(r.excess_shift), 6), "fdr": round(float(r.fdr), 4),
                            "fdr_normal": None if pd.isna(r.fdr_normal) else round(float(r.fdr_normal), 6)}
-                          for r in top.itertuples()]}
+                          for r in top.itertuples()],
+            "steadied_genes": [{"symbol": r.symbol, "ensembl_id": r.ensembl_id,
+                                "mean_shift": round(float(r.mean_shift), 6),
+                                "excess_shift": round(float(r.excess_shift), 6),
+                                "fdr_normal_less": round(float(r.fdr_normal_less), 6)}
+                               for r in steadied_genes(g, 10).itertuples()]}
     out["attention"] = {}
     for model, path in (attention or {}).items():
         h = pd.read_csv(path, sep="\t")
