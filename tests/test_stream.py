@@ -148,6 +148,37 @@ def _stream(gen, *, shard, sketch_points, reference_points):
     return len(bounds), pd.concat(tables, ignore_index=True), genes, np.concatenate(bins, axis=1), pd.concat(samples)
 
 
+def test_pass_1_kernels_equal_the_numpy_they_replace():
+    """sample_totals is qc.sample_stats; gather_kept is the masked row sums, row gather and column selection that
+    scan_shard did before, on odd shapes, a non-contiguous input, no kept sample and every sample kept."""
+    from generain.kernels import gather_kept, sample_totals
+
+    rng = np.random.default_rng(5)
+    for trial in range(8):
+        n_genes, n_samples = int(rng.integers(1, 70)), int(rng.integers(1, 50))
+        counts = rng.negative_binomial(1, 0.05, (n_genes, n_samples)).astype(np.uint32)
+        counts[rng.random(counts.shape) < 0.4] = 0
+        counts[0, 0] = 4_000_000_000  # sums past 2**32
+        if trial == 3:
+            counts = np.asfortranarray(counts)
+        total, detected = np.empty(n_samples, np.int64), np.empty(n_samples, np.int64)
+        sample_totals(counts, total, detected)
+        want_total, want_detected = qc.sample_stats(counts)
+        np.testing.assert_array_equal(total, want_total)
+        np.testing.assert_array_equal(detected, want_detected)
+        keep = rng.random(n_samples) < (0.0 if trial == 1 else 1.0 if trial == 2 else 0.6)
+        rows = np.flatnonzero(rng.random(n_genes) < 0.8).astype(np.int64)
+        sketched = np.flatnonzero(rng.random(rows.size) < 0.5)
+        slot = np.full(rows.size, -1, np.int64)
+        slot[sketched] = np.arange(sketched.size)
+        out = np.empty((sketched.size, int(keep.sum())), np.uint32)
+        row_totals = np.empty(rows.size, np.int64)
+        gather_kept(counts, rows, slot, np.flatnonzero(keep).astype(np.int64), row_totals, out)
+        np.testing.assert_array_equal(row_totals,
+                                      np.add.reduce(counts, axis=1, dtype=np.int64, where=keep[None, :])[rows])
+        np.testing.assert_array_equal(out, counts[rows[sketched]][:, keep])
+
+
 def test_streaming_with_complete_sketches_is_the_exact_path(generated):
     """Sketches as large as the shards: QC, gene filters, samples and bins equal the in-memory path."""
     n_shards, table, genes, bins, samples = _stream(generated, shard=500, sketch_points=600, reference_points=3000)

@@ -39,14 +39,18 @@ def _tokenize_one_by_one(scores, eligible, log_values, token_ids, length):
 
 
 def test_tokenize_blocks_match_the_sample_by_sample_definition():
-    """The block-sorted tokenizer against the definition on random cases with many ties: bins (uint16, the
-    radix-sort path), float scores with an arbitrary eligible mask, token ids in any order, odd block sizes."""
+    """The tokenizer against the definition on random cases with many ties: bins (uint16, the counting-sort
+    kernel), other integer scores (int64, a wide range: the kernel in blocks of few samples), float scores
+    (the sorting path), arbitrary eligible masks, token ids in any order, odd block sizes."""
     rng = np.random.default_rng(1)
-    for trial in range(24):
+    for trial in range(36):
         n_genes, n_samples, length = int(rng.integers(1, 60)), int(rng.integers(1, 40)), int(rng.integers(1, 70))
-        if trial % 2 == 0:
+        if trial % 3 == 0:
             scores = rng.integers(1, 6, (n_genes, n_samples)).astype(np.uint16)
             eligible = scores > 1
+        elif trial % 3 == 1:
+            scores = rng.choice([0, 7, 40_000, 65_534], (n_genes, n_samples))
+            eligible = rng.random((n_genes, n_samples)) < 0.7
         else:
             scores = rng.integers(0, 4, (n_genes, n_samples)).astype(np.float32)
             eligible = rng.random((n_genes, n_samples)) < 0.7

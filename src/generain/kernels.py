@@ -1,10 +1,10 @@
-"""Compiled kernels (numba) of the streaming data path.
+"""Compiled kernels (numba) of the data path: binning against a reference, tokenizing.
 
 Imported only where used: numba compiles each kernel on its first call and
 caches the machine code on disk (``cache=True``, in ``__pycache__`` or
 ``NUMBA_CACHE_DIR``), so later jobs load it instead of compiling.
 Each kernel is checked value for value against the NumPy code it replaces
-(``tests/test_stream.py``).
+(``tests/test_stream.py``, ``tests/test_tokenize.py``).
 """
 from __future__ import annotations
 
@@ -89,3 +89,139 @@ def bin_rows(values: np.ndarray, reference: np.ndarray, m: np.ndarray, n_bins: i
                         rho = (fj1 - fj) / (np.float64(reference[g, lo0 + lo + 1]) - xj) * (v - xj) + fj
                 b = np.floor(rho * (n_bins - 1) + 1e-9) + 2
                 out[g, i0 + u] = n_bins if b > n_bins else np.uint16(b)
+
+
+@numba.njit(cache=True, nogil=True)
+def top_tokens(scores: np.ndarray, eligible: np.ndarray, log_values: np.ndarray, order: np.ndarray, a: int, b: int,
+               width: int, n_keys: int, sel: np.ndarray, vals: np.ndarray, n_sel: np.ndarray) -> None:
+    """Each sample's ``width`` eligible genes of highest integer score, by a counting sort, in place.
+
+    The selection of :func:`generain.tokenize.tokenize_samples` for integer
+    scores (Binning-By-Gene bins): per sample j in ``[a, b)``, the eligible
+    genes by score descending, ties by their place in ``order`` (token-id
+    order), the first ``width`` kept: the order of NumPy's stable argsort of
+    ``n_keys - 1 - score``, which the tokenizer used before, without sorting.
+    The block's scores are first copied sample by sample (row by row of the
+    input, so that it is read in order); then, per sample, the genes are
+    counted per score, the lowest score that still makes the first
+    ``width`` is found, and one more pass places the genes above it.
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        unsigned or signed int, shape (n_genes, n_samples), values in ``[0, n_keys)``, ``n_keys <= 65535``.
+    eligible : np.ndarray
+        bool, shape (n_genes, n_samples).
+    log_values : np.ndarray
+        float, shape (n_genes, n_samples): copied to ``vals`` beside each selected gene.
+    order : np.ndarray
+        int64, shape (n_genes,): rows of the genes in token-id order.
+    a, b : int
+        The samples (columns) of this call.
+    width : int
+        Genes kept per sample.
+    n_keys : int
+        One more than the largest score.
+    sel : np.ndarray
+        int64, shape (b - a, width): written, positions in ``order`` of the selected genes (rest untouched).
+    vals : np.ndarray
+        float64, shape (b - a, width): written, their log values (rest untouched).
+    n_sel : np.ndarray
+        int64, shape (b - a,): written, genes selected per sample (<= width).
+    """
+    n_genes = order.shape[0]
+    nb = b - a
+    key = np.empty((nb, n_genes), np.uint16)  # score + 1 where eligible, else 0
+    for i in range(n_genes):
+        g = order[i]
+        for j in range(nb):
+            key[j, i] = scores[g, a + j] + 1 if eligible[g, a + j] else 0
+    count = np.empty(n_keys + 1, np.int64)
+    slot = np.empty(n_keys + 1, np.int64)
+    for j in range(nb):
+        count[:] = 0
+        kj = key[j]
+        for i in range(n_genes):
+            count[kj[i]] += 1
+        pos = 0
+        cut = 1  # the lowest key placed
+        for k in range(n_keys, 0, -1):  # key 0: not eligible
+            slot[k] = pos
+            pos += count[k]
+            if pos >= width:
+                cut = k
+                break
+        n_sel[j] = min(pos, width)
+        for i in range(n_genes):
+            k = kj[i]
+            if k >= cut:
+                p = slot[k]
+                if p < width:
+                    sel[j, p] = i
+                    vals[j, p] = log_values[order[i], a + j]
+                    slot[k] = p + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def sample_totals(counts: np.ndarray, total: np.ndarray, detected: np.ndarray) -> None:
+    """Per-sample total counts and detected genes in one pass over the rows, in place.
+
+    :func:`generain.qc.sample_stats` (``counts.sum(axis=0)`` and
+    ``np.count_nonzero(counts, axis=0)``) without the boolean temporary.
+
+    Parameters
+    ----------
+    counts : np.ndarray
+        unsigned int, shape (n_genes, n_samples), C order.
+    total, detected : np.ndarray
+        int64, shape (n_samples,): written.
+    """
+    n_genes, n_samples = counts.shape
+    total[:] = 0
+    detected[:] = 0
+    for g in range(n_genes):
+        for j in range(n_samples):
+            c = counts[g, j]
+            total[j] += c
+            detected[j] += c != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_kept(counts: np.ndarray, rows: np.ndarray, slot: np.ndarray, cols: np.ndarray, row_totals: np.ndarray,
+                out: np.ndarray) -> None:
+    """Row totals over the kept samples, and the kept samples' counts of some rows, in one pass, in place.
+
+    For each i: ``row_totals[i] = counts[rows[i], cols].sum()`` and, where
+    ``slot[i] >= 0``, ``out[slot[i]] = counts[rows[i], cols]``: what
+    :func:`generain.stream.scan_shard` did with a masked reduction over all
+    rows, a row gather and a column selection.
+
+    Parameters
+    ----------
+    counts : np.ndarray
+        unsigned int, shape (n_genes, n_samples).
+    rows : np.ndarray
+        int64, shape (n_rows,): source rows.
+    slot : np.ndarray
+        int64, shape (n_rows,): the row of ``out`` for each, -1 for none.
+    cols : np.ndarray
+        int64, shape (n_kept,): kept samples, ascending.
+    row_totals : np.ndarray
+        int64, shape (n_rows,): written.
+    out : np.ndarray
+        same dtype as counts, shape (n_out, n_kept): rows named by ``slot`` written.
+    """
+    n_kept = cols.shape[0]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        s = slot[i]
+        acc = 0
+        if s >= 0:
+            for k in range(n_kept):
+                c = counts[r, cols[k]]
+                out[s, k] = c
+                acc += c
+        else:
+            for k in range(n_kept):
+                acc += counts[r, cols[k]]
+        row_totals[i] = acc

@@ -367,7 +367,10 @@ def scan_shard(
     cm = read_archs4(path, sample_range=(start, stop), progress=False)
     if genes is None:
         genes = annotation.gene_table_from_source(cm, source=str(path))
-    total, detected = qc.sample_stats(cm.counts)
+    from .kernels import gather_kept, sample_totals
+
+    total, detected = np.empty(cm.shape[1], np.int64), np.empty(cm.shape[1], np.int64)
+    sample_totals(cm.counts, total, detected)  # qc.sample_stats in one pass (BENCHMARKS.md, issue 21 item 1)
     scp = cm.singlecell_probability if cm.singlecell_probability.size else np.full(cm.shape[1], np.nan, np.float32)
     series = cm.series_ids if cm.series_ids.size else np.full(cm.shape[1], "", dtype=object)
     table = qc.evaluate_samples(sample_ids=cm.sample_ids, dataset=np.full(cm.shape[1], dataset, dtype=object),
@@ -379,10 +382,15 @@ def scan_shard(
     sketched = (np.arange(rows.size, dtype=np.int64) if biotypes is None
                 else np.flatnonzero(np.isin(row_biotypes, list(biotypes))).astype(np.int64))
     keep = table["passed"].to_numpy()
-    totals = np.add.reduce(cm.counts, axis=1, dtype=np.int64, where=keep[None, :])[rows].astype(np.float64)
+    # each matched row's total over the passing samples, and the passing samples' counts of the sketched rows
+    slot = np.full(rows.size, -1, np.int64)
+    slot[sketched] = np.arange(sketched.size)
+    sel = np.empty((sketched.size, int(keep.sum())), dtype=cm.counts.dtype)
+    row_totals = np.empty(rows.size, np.int64)
+    gather_kept(cm.counts, rows.astype(np.int64), slot, np.flatnonzero(keep).astype(np.int64), row_totals, sel)
+    totals = row_totals.astype(np.float64)
     if keep.any():
-        sel = cm.counts[rows[sketched]]
-        values = normalize.cp10m_log10(sel if keep.all() else sel[:, keep], totals=total[keep])
+        values = normalize.cp10m_log10(sel, totals=total[keep])
         del sel
     else:
         values = np.zeros((sketched.size, 0), np.float32)

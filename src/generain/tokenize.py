@@ -196,8 +196,10 @@ def tokenize_samples(
     -----
     Genes are put in token-id order once, then each block of samples is
     sorted by a stable sort on the score, descending, which keeps ties in
-    token-id order. Integer scores below 65,535 (Binning-By-Gene bins) sort
-    as uint16 keys, for which NumPy's stable sort is a radix sort.
+    token-id order. Integer scores below 65,535 (Binning-By-Gene bins) are
+    selected by a counting sort (:func:`generain.kernels.top_tokens`, numba;
+    the same order as the stable sort without sorting every gene: about
+    2x faster on one ARCHS4 shard's 36,000 genes, BENCHMARKS.md).
     """
     n_genes, n_samples = scores.shape
     token_ids = np.asarray(token_ids, dtype=np.int64)
@@ -214,27 +216,43 @@ def tokenize_samples(
     small_ints = scores.dtype.kind in "ui" and 0 <= scores.min() and scores.max() < 65535
     width = min(length, n_genes)
     cols = np.arange(width)
+    if small_ints:
+        from .kernels import top_tokens
+
+        n_keys = int(scores.max()) + 1
+        order = np.arange(n_genes, dtype=np.int64) if isinstance(by_id, slice) else by_id.astype(np.int64)
+        for a in range(0, n_samples, block_samples):
+            b = min(a + block_samples, n_samples)
+            sel = np.zeros((b - a, width), np.int64)
+            vals = np.full((b - a, width), np.inf)  # padding ranks after every selected gene
+            n = np.zeros(b - a, np.int64)
+            top_tokens(scores, eligible, log_values, order, a, b, width, n_keys, sel, vals, n)
+            _write_block(gene_tokens, expr_tokens, n_tokens, a, b, ids, sel, vals, n, cols)
+        return gene_tokens, expr_tokens, n_tokens
     for a in range(0, n_samples, block_samples):
         b = min(a + block_samples, n_samples)
         ok = eligible[by_id, a:b].T  # (block, n_genes), genes in token-id order
-        if small_ints:
-            key = (65534 - scores[by_id, a:b].T).astype(np.uint16)
-            key[~ok] = 65535
-        else:
-            key = -scores[by_id, a:b].T.astype(np.float64)
-            key[~ok] = np.inf
+        key = -scores[by_id, a:b].T.astype(np.float64)
+        key[~ok] = np.inf
         sel = np.argsort(key, axis=1, kind="stable")[:, :width]  # (block, width)
         n = np.minimum(ok.sum(axis=1), width)
-        valid = cols[None, :] < n[:, None]
-        gene_tokens[a:b, :width] = np.where(valid, ids[sel], 0)
         vals = np.take_along_axis(log_values[by_id, a:b].T.astype(np.float64), sel, axis=1)
-        vals[~valid] = np.inf  # padding ranks after every selected gene
-        rank = np.empty(sel.shape, dtype=np.int64)
-        np.put_along_axis(rank, np.argsort(vals, axis=1, kind="stable"), cols[None, :], axis=1)
-        expr = rank * N_EXPR_BINS // np.maximum(n, 1)[:, None] + 1
-        expr_tokens[a:b, :width] = np.where(valid, expr, 0).astype(np.uint8)
-        n_tokens[a:b] = n
+        vals[cols[None, :] >= n[:, None]] = np.inf  # padding ranks after every selected gene
+        _write_block(gene_tokens, expr_tokens, n_tokens, a, b, ids, sel, vals, n, cols)
     return gene_tokens, expr_tokens, n_tokens
+
+
+def _write_block(gene_tokens: np.ndarray, expr_tokens: np.ndarray, n_tokens: np.ndarray, a: int, b: int,
+                 ids: np.ndarray, sel: np.ndarray, vals: np.ndarray, n: np.ndarray, cols: np.ndarray) -> None:
+    """Write samples [a, b) of :func:`tokenize_samples`' outputs: sel (block, width) positions of the selected
+    genes in token-id order (``ids``), vals their float64 log values (inf at padding), n genes per sample."""
+    valid = cols[None, :] < n[:, None]
+    gene_tokens[a:b, :cols.size] = np.where(valid, ids[sel], 0)
+    rank = np.empty(sel.shape, dtype=np.int64)
+    np.put_along_axis(rank, np.argsort(vals, axis=1, kind="stable"), cols[None, :], axis=1)
+    expr = rank * N_EXPR_BINS // np.maximum(n, 1)[:, None] + 1
+    expr_tokens[a:b, :cols.size] = np.where(valid, expr, 0).astype(np.uint8)
+    n_tokens[a:b] = n
 
 
 def token_dtype(max_token_id: int) -> type:
