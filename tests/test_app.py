@@ -84,7 +84,8 @@ def test_samples_and_perturbation_pages(run_dir, monkeypatch):
     (run_dir / "perturbation" / "up_a" / "gpt").mkdir(parents=True)
     pd.DataFrame({"ensembl_id": ["ENSG00000000001", "ENSG00000000002"], "symbol": ["B", "C"], "token": ["t1", "t2"],
                   "mean_shift": [0.2, 0.1], "null_mean_shift": [0.05, 0.09], "excess_shift": [0.15, 0.01],
-                  "n_samples": [4, 4], "p_value": [0.0099, 0.4], "fdr": [0.0198, 0.4]}).to_parquet(
+                  "n_samples": [4, 4], "p_value": [0.0099, 0.4], "fdr": [0.0198, 0.4], "z_score": [3.1, -0.5],
+                  "fdr_normal_less": [1.0, 0.62]}).to_parquet(
         run_dir / "perturbation" / "up_a" / "gpt" / "gene_shifts.parquet")
     at = _app(run_dir, monkeypatch).run()
     at.sidebar.radio[0].set_value("samples").run()
@@ -94,6 +95,7 @@ def test_samples_and_perturbation_pages(run_dir, monkeypatch):
     at.sidebar.radio[0].set_value("perturbation").run()
     assert at.selectbox(key="run").value == "up_a"
     assert at.table[0].value["symbol"].tolist() == ["B", "C"]
+    assert at.table[1].value["symbol"].tolist() == ["C", "B"]  # steadied: by z-score, smallest first
 
 
 def test_explore_sample_map_separates_planted_groups(run_dir):

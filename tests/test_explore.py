@@ -90,3 +90,28 @@ def test_species_switch_for_a_symbol_in_both_species():
         e.similar("Apoe")
     assert e.similar("Apoe", query_species="mouse", n=1).loc[0, "token"] == "ENSG00000000001"
     assert e.similar("Apoe", query_species="human", species="human", n=1).loc[0, "token"] == "ENSG00000000002"
+
+
+def test_perturbation_genes_in_both_directions(tmp_path):
+    from generain.explore import perturbation_genes
+    from generain.utils import InputError
+
+    out = tmp_path / "perturbation" / "up_a" / "gpt"
+    out.mkdir(parents=True)
+    table = pd.DataFrame({"symbol": ["A", "B", "C", "D"], "ensembl_id": ["E1", "E2", "E3", "E4"],
+                          "mean_shift": [0.3, 0.2, 0.01, 0.02], "null_mean_shift": [0.1, 0.1, 0.1, 0.1],
+                          "excess_shift": [0.2, 0.1, -0.09, -0.08], "n_samples": 5, "p_value": [0.01, 0.02, 1, 1],
+                          "fdr": [0.04, 0.04, 1, 1], "z_score": [4.0, 2.0, -3.0, np.nan],
+                          "fdr_normal_less": [1.0, 1.0, 0.006, np.nan]})
+    table.to_parquet(out / "gene_shifts.parquet")
+    assert perturbation_genes(tmp_path, "gpt", "up_a", n=2)["symbol"].tolist() == ["A", "B"]
+    steady = perturbation_genes(tmp_path, "gpt", "up_a", n=3, direction="steadied")
+    assert steady["symbol"].tolist() == ["C", "B", "A"]  # by z-score; D (no z-score) left out
+    assert steady["fdr_normal_less"].iloc[0] == 0.006
+    with pytest.raises(ValueError, match="direction"):
+        perturbation_genes(tmp_path, "gpt", "up_a", direction="up")
+    table.drop(columns=["fdr_normal_less"]).to_parquet(out / "gene_shifts.parquet")
+    with pytest.raises(InputError, match="no fdr_normal_less column"):
+        perturbation_genes(tmp_path, "gpt", "up_a", direction="steadied")
+    with pytest.raises(InputError, match="no perturbation results"):
+        perturbation_genes(tmp_path, "gpt", "down_b")

@@ -59,6 +59,12 @@ def _perturbation_page(run: str, model: str, n: int) -> None:
     st.caption("Genes whose hidden state shifted most against perturbing genes of matched rank "
                "(empirical p-value, Benjamini-Hochberg FDR)")
     _table(perturbation_genes(run, model, name, n=n))
+    st.caption("Genes whose hidden state shifted least against that null: the perturbation steadied them "
+               "(z-score of the mean shift against the null draws; one-sided FDR, normal approximation)")
+    try:
+        _table(perturbation_genes(run, model, name, n=n, direction="steadied"))
+    except InputError as e:
+        st.info(str(e))
 
 
 def _species(emb: GeneEmbedding) -> str | None:

@@ -348,16 +348,35 @@ def perturbation_runs(run_dir: str | os.PathLike[str], model: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / model / "gene_shifts.parquet").exists())
 
 
-def perturbation_genes(run_dir: str | os.PathLike[str], model: str, name: str, *, n: int = 20) -> pd.DataFrame:
-    """The first ``n`` rows of a perturbation run's gene shifts (by p-value, then shift above the null).
+def perturbation_genes(run_dir: str | os.PathLike[str], model: str, name: str, *, n: int = 20,
+                       direction: str = "shifted") -> pd.DataFrame:
+    """The first ``n`` genes of a perturbation run's gene shifts.
+
+    ``direction``: ``shifted``, the table's own order (by p-value, then shift
+    above the null); ``steadied``, the genes shifted furthest below the null
+    (:func:`generain.perturb.steadied_genes`, by z-score; with their
+    one-sided ``fdr_normal_less``).
 
     Raises
     ------
     InputError
-        If the run has no such perturbation results.
+        If the run has no such perturbation results, or its table predates
+        the one-sided test the other way (``steadied``).
+    ValueError
+        If ``direction`` is neither.
     """
     path = Path(run_dir) / "perturbation" / name / model / "gene_shifts.parquet"
     if not path.exists():
         raise InputError(f"{path}: no perturbation results")
     cols = ["symbol", "ensembl_id", "mean_shift", "null_mean_shift", "excess_shift", "n_samples", "p_value", "fdr"]
-    return pd.read_parquet(path, columns=cols).head(n)
+    if direction == "shifted":
+        return pd.read_parquet(path, columns=cols).head(n)
+    if direction != "steadied":
+        raise ValueError(f"direction must be 'shifted' or 'steadied', got {direction!r}")
+    table = pd.read_parquet(path)
+    if "fdr_normal_less" not in table.columns:
+        raise InputError(f"{path}: no fdr_normal_less column (written before the test for a shift below the "
+                         "null existed); rerun the perturbation")
+    from .perturb import steadied_genes  # imports torch: only for this view
+
+    return steadied_genes(table, n)[cols[:6] + ["z_score", "fdr_normal_less"]]
