@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import numpy as np
+from side_by_side import alternate
 
 from generain import stream
 
@@ -64,13 +63,7 @@ def main() -> None:
             "numba_kernel": lambda: stream.bin_against_reference(values, reference, n_bins=2000)}
     first = {k: f() for k, f in impl.items()}  # warm-up: compile or load the cached kernel
     assert np.array_equal(first["np_interp"], first["numba_kernel"]), "the kernel's bins differ"
-    times: dict[str, list[float]] = {k: [] for k in impl}
-    for r in range(a.rounds):
-        for k in (list(impl) if r % 2 == 0 else list(impl)[::-1]):
-            t = time.perf_counter()
-            impl[k]()
-            times[k].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = alternate(impl, a.rounds)
     print(json.dumps({"machine": platform.processor() or platform.machine(), "genes": a.genes,
                       "samples": a.samples, "points": a.points, "identical_bins": True,
                       "median_s": {k: round(v, 3) for k, v in med.items()},

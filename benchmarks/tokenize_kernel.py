@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import numpy as np
+from side_by_side import alternate
 
 from generain import N_EXPR_BINS, tokenize
 
@@ -70,13 +69,7 @@ def main() -> None:
     first = {k: f() for k, f in impl.items()}  # warm-up: compile or load the cached kernel
     for x, y in zip(first["radix_sort"], first["counting_kernel"]):
         assert np.array_equal(x, y), "the kernel's tokens differ"
-    times: dict[str, list[float]] = {k: [] for k in impl}
-    for r in range(a.rounds):
-        for k in (list(impl) if r % 2 == 0 else list(impl)[::-1]):
-            t = time.perf_counter()
-            impl[k]()
-            times[k].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = alternate(impl, a.rounds)
     print(json.dumps({"machine": platform.processor() or platform.machine(), "genes": a.genes,
                       "samples": a.samples, "length": a.length, "identical_tokens": True,
                       "median_s": {k: round(v, 3) for k, v in med.items()},
