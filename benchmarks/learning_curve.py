@@ -192,9 +192,8 @@ def perturbation_checks(model, model_type, shards, index, modules, a) -> list[di
                         # the shift beyond what perturbing a rank-matched gene does (the positional change
                         # of moving or removing a token is in both), and its z-score against the null draws
                         "auc_excess_shift": auc_of("excess_shift"), "auc_z_score": auc_of("z_score"),
-                        "module_fdr_0.05": round(float((res.genes["fdr"].to_numpy()[mates] < 0.05).mean()), 4),
-                        "module_fdr_normal_0.05": round(float((res.genes["fdr_normal"].to_numpy()[mates] < 0.05).mean()),
-                                                        4),
+                        "module_fdr_0.05": share(mates, "fdr"),
+                        "module_fdr_normal_0.05": share(mates, "fdr_normal"),
                         # the one-sided test the other way: module-mates steadied (shifted less than the null)
                         "module_fdr_normal_less_0.05": share(mates, "fdr_normal_less"),
                         "rest_fdr_normal_less_0.05": share(~mates, "fdr_normal_less"),

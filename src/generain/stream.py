@@ -389,11 +389,8 @@ def scan_shard(
     row_totals = np.empty(rows.size, np.int64)
     gather_kept(cm.counts, rows.astype(np.int64), slot, np.flatnonzero(keep).astype(np.int64), row_totals, sel)
     totals = row_totals.astype(np.float64)
-    if keep.any():
-        values = normalize.cp10m_log10(sel, totals=total[keep])
-        del sel
-    else:
-        values = np.zeros((sketched.size, 0), np.float32)
+    values = normalize.cp10m_log10(sel, totals=total[keep])  # (n_sketched, 0) when no sample passed
+    del sel
     points, nnz_sk = sketch_nonzero(values, sketch_points)
     sums = np.full(rows.size, np.nan)
     sums[sketched] = values.sum(axis=1, dtype=np.float64)
