@@ -24,6 +24,7 @@ checks it against scikit-learn on the same folds.
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from dataclasses import dataclass
 
@@ -34,6 +35,109 @@ from .utils import InputError
 
 log = logging.getLogger(__name__)
 
+
+class _EagerPasses:
+    """The solver's elementwise passes over its (n_problems, n_genes) arrays, in eager PyTorch.
+
+    Held-out genes have scores z = -inf, where p = sigmoid(z) is exactly 0.
+    """
+
+    @staticmethod
+    def direction(dq: torch.Tensor, ym: torch.Tensor, m: torch.Tensor):
+        """Row sums of ym dq and m dq^2 (a search direction's score changes dq); the third item
+        is what :meth:`line` needs of dq besides dq (here dq^2)."""
+        dq2 = dq.square()
+        return torch.linalg.vecdot(ym, dq), torch.linalg.vecdot(m, dq2), dq2
+
+    @staticmethod
+    def line(z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, dq2: torch.Tensor):
+        """Row sums of p dq and p(1-p) dq^2 with p = sigmoid(z + t dq): the line search's two sums."""
+        p = torch.sigmoid_(torch.addcmul(z, t[:, None], dq))
+        return torch.linalg.vecdot(p, dq), torch.linalg.vecdot(torch.addcmul(p, p, p, value=-1.0), dq2)
+
+    @staticmethod
+    def advance(z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, ym: torch.Tensor, r: torch.Tensor) -> None:
+        """Take the step in place: z += t dq, and r = sigmoid(z) - ym (the residuals at the new scores).
+
+        In place, because a fresh (n_problems, n_genes) array per iteration costs its page faults.
+        """
+        z.addcmul_(t[:, None], dq)
+        torch.sigmoid(z, out=r).sub_(ym)
+
+
+def _direction_fused(dq: torch.Tensor, ym: torch.Tensor, m: torch.Tensor):
+    return (ym * dq).sum(1), (m * dq * dq).sum(1), dq
+
+
+def _line_fused(z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, dq2: torch.Tensor):
+    p = torch.sigmoid(z + t[:, None] * dq)
+    return (p * dq).sum(1), (p * (1 - p) * dq * dq).sum(1)
+
+
+def _advance_fused(z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, ym: torch.Tensor, r: torch.Tensor) -> None:
+    z.add_(t[:, None] * dq)
+    r.copy_(torch.sigmoid(z) - ym)
+
+
+class _FusedPasses:
+    """The same passes compiled by torch.compile, each one loop over the arrays (see :func:`solver_passes`)."""
+
+    def __init__(self) -> None:
+        self.direction = torch.compile(_direction_fused, dynamic=True)
+        self.line = torch.compile(_line_fused, dynamic=True)
+        self.advance = torch.compile(_advance_fused, dynamic=True)
+
+
+_PASSES: dict[tuple[str, bool], object] = {}
+
+
+def solver_passes(device: torch.device, n_genes: int):
+    """The elementwise passes :func:`fit_logistic` uses on ``device``: compiled where possible, else eager.
+
+    The solver's elementwise work is memory-bound and eager PyTorch runs it as
+    about 16 passes over the (n_problems, n_genes) arrays per iteration;
+    torch.compile fuses them into 4 loops (BENCHMARKS.md, "Property sweep").
+    Compiling needs a C++ compiler (CPU) or Triton (GPU) and takes seconds once
+    per process and gene-count class (inductor keeps its code in a disk cache);
+    it is tried on two rows of ``n_genes`` genes, and where it fails the eager
+    passes are used, with one warning. The two agree to float32 rounding
+    (``tests/test_classifier.py``). The environment variable
+    ``GENERAIN_COMPILE=0`` selects the eager passes.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the solver runs.
+    n_genes : int
+        Columns of the solver's arrays (inductor's kernels differ at or below and above 4,096).
+
+    Returns
+    -------
+    object
+        With methods ``direction``, ``line`` and ``advance`` (see :class:`_EagerPasses`).
+    """
+    if os.environ.get("GENERAIN_COMPILE", "1") == "0":
+        return _EagerPasses
+    key = (device.type, n_genes > 4096)
+    if key not in _PASSES:
+        try:
+            fused = _FusedPasses()
+            # compile now, on distinct arrays (an argument that is another one is a guard of its own, and
+            # would compile again) of symbolic sizes (dynamic=True: other problem counts reuse the code),
+            # and of one row (the last problem left in a batch; dynamo specialises a size of 1)
+            for rows in (2, 1):
+                a, b, c, r = (torch.zeros(rows, n_genes, device=device) for _ in range(4))
+                t = torch.ones(rows, device=device)
+                fused.direction(a, b, c)
+                fused.line(a, t, b, c)
+                fused.advance(a, t, b, c, r)
+            _PASSES[key] = fused
+        except Exception as err:  # no C++ compiler, no Triton, an unsupported device
+            log.warning("torch.compile of the solver's elementwise passes failed on %s (%s: %s); using eager "
+                        "PyTorch (slower, same results)", device.type, type(err).__name__,
+                        (str(err).splitlines() or [""])[0])
+            _PASSES[key] = _EagerPasses
+    return _PASSES[key]
 
 
 def stratified_folds(y: np.ndarray, *, n_folds: int, seeds: np.ndarray) -> np.ndarray:
@@ -212,18 +316,13 @@ def fit_logistic(
     prev = (ym.sum(1) / n_tr).clamp(1e-6, 1 - 1e-6)
     cn = c * n_tr
 
-    def scores(theta: torch.Tensor) -> torch.Tensor:
+    def scores(theta: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """(n_problems, n_genes) scores; linear in theta, so also the change of the scores along a direction."""
         u = theta[:, :d] / sd
-        return torch.addmm((theta[:, d] - (mu * u).sum(1))[:, None], u, xt)
+        return torch.addmm((theta[:, d] - (mu * u).sum(1))[:, None], u, xt, out=out)
 
-    def dot(a: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
-        """Row-wise dot products of two (n_problems, n_genes) arrays, one pass (3.6x a batched bmm on CPU)."""
-        return torch.linalg.vecdot(a, b_)
-
-    def gradient(z: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        # p - y on training genes (p is exactly 0 on held-out genes, whose scores are -inf)
-        r = torch.sigmoid(z).sub_(ym)
+    def gradient_from_residuals(r: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        # r = p - y on training genes (p is exactly 0 on held-out genes, whose scores are -inf)
         rx = (r @ x1) * c  # last column: sum of r
         gw = (rx[:, :d] - mu * rx[:, d:]) / sd + theta[:, :d]
         return torch.cat([gw, rx[:, d:]], dim=1)
@@ -241,7 +340,12 @@ def fit_logistic(
     # scores of held-out genes are pinned at -inf, where they stay (-inf + finite step): p = 0 and
     # p(1-p) = 0 there exactly, so the iterations need no mask
     z = torch.where(train, scores(theta), torch.tensor(float("-inf"), dtype=dt, device=dev))
-    g = gradient(z, theta)
+    # residuals p - y and the direction's score changes: buffers the iterations overwrite (a fresh
+    # (n_problems, n_genes) array per iteration costs its page faults)
+    r = torch.sigmoid(z).sub_(ym)
+    dqm = torch.empty_like(z)
+    g = gradient_from_residuals(r, theta)
+    passes = solver_passes(dev, n)
     s_bar = prev * (1 - prev)  # mean p(1-p): makes h0 the exact inverse Hessian at the start
     hist: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     n_iter = torch.zeros(b, dtype=torch.int64, device=dev)
@@ -266,6 +370,7 @@ def fit_logistic(
             z, m, ym, mu, sd = z[keep], m[keep], ym[keep], mu[keep], sd[keep]
             n_tr, cn, s_bar = n_tr[keep], cn[keep], s_bar[keep]
             hist = [(s_k[keep], y_k[keep], rho_k[keep]) for s_k, y_k, rho_k in hist]
+            r, dqm = torch.empty_like(z), torch.empty_like(z)
             b = len(rows)
         # L-BFGS two-loop recursion, batched over problems
         q = -g
@@ -285,19 +390,17 @@ def fit_logistic(
         # exact line search on phi(t) = objective(theta + t direction), convex with phi'(0) = g.direction < 0:
         # safeguarded Newton steps on t, bisection (or doubling) where Newton would leave the bracket
         # held-out genes sit at -inf: adding this step's scores there leaves p = 0, so no mask is needed
-        dqm = scores(direction)
-        dq2m = dqm.square()
+        dqm = scores(direction, out=dqm)
         dw = direction[:, :d]
         wd, dd = (theta[:, :d] * dw).sum(1), (dw * dw).sum(1)
-        ydq = dot(ym, dqm)
+        ydq, mdq2, dq_aux = passes.direction(dqm, ym, m)
         lo = torch.zeros(b, dtype=dt, device=dev)
         hi = torch.full((b,), float("inf"), dtype=dt, device=dev)
         t = torch.ones(b, dtype=dt, device=dev)
         curv = torch.zeros(b, dtype=dt, device=dev)
         for _ in range(line_search_steps):
-            p = torch.sigmoid_(torch.addcmul(z, t[:, None], dqm))
-            d1 = c * (dot(p, dqm) - ydq) + wd + t * dd
-            curv = dot(torch.addcmul(p, p, p, value=-1.0), dq2m)  # sum of p(1-p) dq^2 over training genes
+            pdq, curv = passes.line(z, t, dqm, dq_aux)  # curv: sum of p(1-p) dq^2 over training genes
+            d1 = c * (pdq - ydq) + wd + t * dd
             lo = torch.where(d1 < 0, t, lo)
             hi = torch.where(d1 >= 0, t, hi)
             newton = t - d1 / (c * curv + dd).clamp_min(1e-30)
@@ -307,11 +410,11 @@ def fit_logistic(
             t = torch.where((newton > lo) & (newton < hi), newton, fallback)
         t = torch.where(active, t, torch.zeros_like(t))
         # mean p(1-p) over training genes, weighted by dq^2
-        s_bar = torch.where(active, (curv / dot(m, dq2m).clamp_min(1e-30)).clamp_min(1e-8), s_bar)
+        s_bar = torch.where(active, (curv / mdq2.clamp_min(1e-30)).clamp_min(1e-8), s_bar)
         step = t[:, None] * direction
         theta = theta + step
-        z.addcmul_(t[:, None], dqm)
-        g_new = gradient(z, theta)
+        passes.advance(z, t, dqm, ym, r)
+        g_new = gradient_from_residuals(r, theta)
         yk = g_new - g
         sy = (step * yk).sum(1)
         ok = sy > 1e-10 * step.norm(dim=1) * yk.norm(dim=1)
