@@ -23,7 +23,6 @@ sample, batched, sklearn sample again) so that machine noise hits both.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 
@@ -78,8 +77,8 @@ def main() -> None:
                     help="also time the sweep with the gradient stopping rule at this tolerance (the solver's rule "
                          "before 2026-12-05, at 3e-5), alternating with the score rule in the same run")
     ap.add_argument("--before-eager", action="store_true",
-                    help="also time the sweep with the line search in eager PyTorch (GENERAIN_COMPILE=0, the "
-                         "solver before its torch.compile of 2026-12-05), alternating with the compiled one in the same run")
+                    help="also time the sweep with the solver's elementwise passes in eager PyTorch (compile=False, "
+                         "the solver before its torch.compile of 2026-12-05), alternating with the compiled one")
     ap.add_argument("--rounds", type=int, default=1, help="timed runs of each variant, alternated")
     ap.add_argument("--accuracy-extra", type=int, default=0,
                     help="further random properties, beside the timed sample, on which |dAUC| to the optimum is measured")
@@ -118,12 +117,12 @@ def main() -> None:
                   f"{np.mean(d <= 0.01):.0%} |")
         return
 
-    variants = [("score rule, tol %g" % a.tol, {"score_tol": a.tol}, "1")]
+    variants = [("score rule, tol %g" % a.tol, {"score_tol": a.tol})]
     if a.before_grad_tol is not None:
         variants.insert(0, ("gradient rule, tol %g (before)" % a.before_grad_tol,
-                            {"score_tol": a.tol, "grad_tol": a.before_grad_tol}, "1"))
+                            {"score_tol": a.tol, "grad_tol": a.before_grad_tol}))
     if a.before_eager:
-        variants.insert(0, ("score rule, tol %g, eager line search (before)" % a.tol, {"score_tol": a.tol}, "0"))
+        variants.insert(0, ("score rule, tol %g, eager passes (before)" % a.tol, {"score_tol": a.tol, "compile": False}))
     # torch.compile of the solver's elementwise passes happens once per process (seconds; inductor keeps its
     # code in a disk cache, so a first run on a machine takes longer)
     t0 = time.perf_counter()
@@ -131,11 +130,10 @@ def main() -> None:
     print(f"compile of the solver's passes ({type(passes).__name__}; once per process, in no timing below): "
           f"{time.perf_counter() - t0:.1f} s")
     t_sk1, auc_sk = sklearn_loop(x, y, folds, sample[: len(sample) // 2])
-    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
     results = {}
     for _ in range(a.rounds):  # alternated, so that machine noise hits every variant
-        for name, kw, compile_ in variants:
-            os.environ["GENERAIN_COMPILE"] = compile_
+        for name, kw in variants:
             t0 = time.perf_counter()
             results[name] = sweep.run_sweep(x, genes, sets, props, folds=5, c=1.0, seed=a.seed,
                                             batch_size=a.batch_size, device=a.device, **kw)
@@ -160,7 +158,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     print(f"| scikit-learn loop, lbfgs ({len(sample)} properties, scaled) | {per_sk:.3f} | "
           f"{per_sk * a.properties:.0f} | 1 | | | |")
-    for name, _, _ in variants:
+    for name, _ in variants:
         t = float(np.median(times[name]))
         res = results[name].auc
         auc = res["auc"].to_numpy()

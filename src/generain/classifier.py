@@ -17,14 +17,16 @@ L-BFGS (Nocedal & Wright 2006, Algorithm 7.4) whose initial inverse Hessian
 is ``(C s n R + I)^-1`` in the eigenbasis of the genes' correlation matrix R
 (s = mean of p(1-p) over the training genes: the exact Hessian at the
 starting point), with an exact line search by Newton's method in the step
-length, which needs no extra matrix product. ``tests/test_classifier.py``
-checks it against scikit-learn on the same folds.
+length, which needs no extra matrix product. The elementwise passes over the
+(problems x genes) arrays are compiled by torch.compile where a compiler is
+available (:func:`solver_passes`). ``tests/test_classifier.py`` checks it
+against scikit-learn on the same folds.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -101,8 +103,8 @@ def solver_passes(device: torch.device, n_genes: int):
     per process and gene-count class (inductor keeps its code in a disk cache);
     it is tried on two rows of ``n_genes`` genes, and where it fails the eager
     passes are used, with one warning. The two agree to float32 rounding
-    (``tests/test_classifier.py``). The environment variable
-    ``GENERAIN_COMPILE=0`` selects the eager passes.
+    (``tests/test_classifier.py``). ``fit_logistic(compile=False)`` (the
+    workflow's ``sweep.compile: false``) uses the eager passes without trying.
 
     Parameters
     ----------
@@ -116,10 +118,9 @@ def solver_passes(device: torch.device, n_genes: int):
     object
         With methods ``direction``, ``line`` and ``advance`` (see :class:`_EagerPasses`).
     """
-    if os.environ.get("GENERAIN_COMPILE", "1") == "0":
-        return _EagerPasses
     key = (device.type, n_genes > 4096)
     if key not in _PASSES:
+        start = time.perf_counter()
         try:
             fused = _FusedPasses()
             # compile now, on distinct arrays (an argument that is another one is a guard of its own, and
@@ -132,6 +133,8 @@ def solver_passes(device: torch.device, n_genes: int):
                 fused.line(a, t, b, c)
                 fused.advance(a, t, b, c, r)
             _PASSES[key] = fused
+            log.info("solver's elementwise passes compiled by torch.compile on %s in %.1f s", device.type,
+                     time.perf_counter() - start)
         except Exception as err:  # no C++ compiler, no Triton, an unsupported device
             log.warning("torch.compile of the solver's elementwise passes failed on %s (%s: %s); using eager "
                         "PyTorch (slower, same results)", device.type, type(err).__name__,
@@ -251,6 +254,7 @@ def fit_logistic(
     memory: int = 8,
     line_search_steps: int = 2,
     compact: float = 0.75,
+    compile: bool = True,
 ) -> Fit:
     """Solve a batch of L2 logistic regressions that share the gene matrix.
 
@@ -288,6 +292,9 @@ def fit_logistic(
     compact : float
         Drop converged problems from the working arrays once the running ones are
         at most this fraction of them (1: at every iteration; 0: never).
+    compile : bool
+        Run the elementwise passes compiled by torch.compile where that works
+        (:func:`solver_passes`); False: eager PyTorch. The same fit within float32 rounding.
 
     Returns
     -------
@@ -345,7 +352,7 @@ def fit_logistic(
     r = torch.sigmoid(z).sub_(ym)
     dqm = torch.empty_like(z)
     g = gradient_from_residuals(r, theta)
-    passes = solver_passes(dev, n)
+    passes = solver_passes(dev, n) if compile else _EagerPasses
     s_bar = prev * (1 - prev)  # mean p(1-p): makes h0 the exact inverse Hessian at the start
     hist: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     n_iter = torch.zeros(b, dtype=torch.int64, device=dev)
@@ -536,6 +543,7 @@ def cross_validate(
     max_iter: int = 100,
     tol: float = 0.03,
     grad_tol: float | None = None,
+    compile: bool = True,
 ) -> CrossValidation:
     """Stratified K-fold ROC AUC and average precision of one classifier per property, solved together.
 
@@ -553,7 +561,7 @@ def cross_validate(
         bool, shape (n_properties, n_genes): memberships.
     seeds : np.ndarray
         int, shape (n_properties,): fold seeds (:func:`property_seed`).
-    n_folds, c, max_iter, tol, grad_tol
+    n_folds, c, max_iter, tol, grad_tol, compile
         Folds, and :func:`fit_logistic`'s settings.
 
     Returns
@@ -579,7 +587,7 @@ def cross_validate(
     which = torch.arange(k, device=dev, dtype=torch.int8).repeat(p)[:, None]
     train = ft != which
     del ft
-    fit = fit_logistic(genes, yt, train, c=c, max_iter=max_iter, tol=tol, grad_tol=grad_tol)
+    fit = fit_logistic(genes, yt, train, c=c, max_iter=max_iter, tol=tol, grad_tol=grad_tol, compile=compile)
     sc = _scores(genes, fit)
     idx, valid = _test_folds(folds, n_folds)
     idx_t = torch.as_tensor(idx, device=dev)

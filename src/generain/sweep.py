@@ -321,6 +321,7 @@ class SweepSettings(ConfigSection):
     external: dict[str, str]
     batch_size: int = runtime_field()
     device: str = runtime_field()
+    compile: bool = runtime_field()
 
 
 @dataclass
@@ -359,6 +360,7 @@ def run_sweep(
     seed: int = 0,
     batch_size: int = 32,
     device: str = "cpu",
+    compile: bool = True,
     max_iter: int = 100,
     score_tol: float = 0.03,
     labels: sparse.csr_matrix | None = None,
@@ -391,6 +393,9 @@ def run_sweep(
         Properties solved together.
     device : str
         torch device ("cpu", "cuda").
+    compile : bool
+        Compile the solver's elementwise passes with torch.compile (:func:`generain.classifier.solver_passes`;
+        the same fits within float32 rounding).
     max_iter, score_tol
         The solver's iteration cap and stopping rule (:func:`generain.classifier.fit_logistic`'s
         ``max_iter`` and ``tol``).
@@ -428,7 +433,8 @@ def run_sweep(
                 raise InputError(f"property {b0['source']}:{b0['term_id']} has {int(y[bad[0]].sum())} member genes "
                                  f"among {len(genes)}: fewer than sweep.folds ({folds})")
             cv = classifier.cross_validate(gm, y, seeds[start:start + batch_size], n_folds=folds, c=c,
-                                           max_iter=max_iter, tol=score_tol, grad_tol=grad_tol)
+                                           max_iter=max_iter, tol=score_tol, grad_tol=grad_tol,
+                                           compile=compile)
             npos.append(y.sum(1)), aucs.append(cv.auc), aps.append(cv.average_precision), iters.append(cv.n_iter)
             conv.append(cv.converged), coefs.append(cv.coef), icpt.append(cv.intercept)
             prec.append(lncrna.precision_at_thresholds(cv.oof.T, y.T, PRECISION_GRID))

@@ -151,6 +151,7 @@ def sweep_properties(
                f"genes x {len(pc['embedding'].iloc[0])} dimensions"):
         res = sweep.run_sweep(embed.embedding_matrix(pc), genes, sets, part[fit], folds=folds, c=settings.C,
                               seed=seed, batch_size=settings.batch_size, device=settings.device,
+                              compile=settings.compile,
                               max_iter=settings.max_iter, score_tol=settings.score_tol,
                               labels=y[np.flatnonzero(fit)])
     table = res.auc.merge(res.classifiers, on=["source", "term_id"], how="left", validate="one_to_one")
