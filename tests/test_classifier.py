@@ -213,8 +213,10 @@ def test_compiled_passes_equal_the_eager_ones(n):
         np.testing.assert_allclose(f_mdq2, e_mdq2, rtol=1e-5, atol=1e-4)
         # hand-computed sums of the first row
         assert e_mdq2[0].item() == pytest.approx(float((m[0].double() * dq[0].double() ** 2).sum()), rel=1e-5)
+        assert e_ydq[0].item() == pytest.approx(float((ym[0].double() * dq[0].double()).sum()), rel=1e-5, abs=1e-4)
         e_line, f_line = eager.line(z, t, dq, e_aux), fused.line(z, t, dq, f_aux)
         p = torch.sigmoid(z[0].double() + t[0].double() * dq[0].double())
+        assert e_line[0][0].item() == pytest.approx(float((p * dq[0].double()).sum()), rel=1e-4, abs=1e-3)
         assert e_line[1][0].item() == pytest.approx(float((p * (1 - p) * dq[0].double() ** 2).sum()), rel=1e-4)
         for a, b in zip(e_line, f_line):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-4)
@@ -227,12 +229,26 @@ def test_compiled_passes_equal_the_eager_ones(n):
         np.testing.assert_allclose(re_, torch.sigmoid(z + t[:, None] * dq) - ym, atol=1e-6)
 
 
-def test_cross_validation_with_and_without_compiled_passes_agree():
+def test_cross_validation_with_and_without_compiled_passes_agree(monkeypatch):
+    if classifier.solver_passes(torch.device("cpu"), 2000) is classifier._EagerPasses:
+        pytest.skip("torch.compile is not available here (no C++ compiler); the eager passes are in use")
     x, y = _planted(2000, 16, 24, seed=7)
     gm = classifier.GeneMatrix(x)
     seeds = np.arange(len(y), dtype=np.uint64)
+    used = []  # which passes each fit ran on
+    for name in ("direction", "line", "advance"):
+        for cls in (classifier._EagerPasses, classifier._FusedPasses):
+            orig = getattr(cls, name)
+
+            def spy(*args, _orig=orig, _cls=cls.__name__, _name=name):
+                used.append(_cls)
+                return _orig(*args)
+            monkeypatch.setattr(cls, name, staticmethod(spy) if cls is classifier._EagerPasses else spy)
     compiled = classifier.cross_validate(gm, y, seeds, n_folds=5, c=1.0)
+    assert set(used) == {"_FusedPasses"}
+    used.clear()
     eager = classifier.cross_validate(gm, y, seeds, n_folds=5, c=1.0, compile=False)
+    assert set(used) == {"_EagerPasses"}
     # float32 rounding differs, so a fit may stop an iteration apart; both are within the score rule's reach of
     # the optimum (0.0025 AUC in BENCHMARKS.md), and most properties agree to the last digits
     d = np.abs(compiled.auc - eager.auc)
@@ -242,8 +258,10 @@ def test_cross_validation_with_and_without_compiled_passes_agree():
 
 
 def test_a_failed_compile_falls_back_to_the_eager_passes(monkeypatch, caplog):
-    def no_compiler(*args, **kwargs):
-        raise RuntimeError("no working C++ compiler found\nmore detail")
+    def no_compiler(fn, **kwargs):  # torch.compile is lazy: a missing compiler shows at the first call
+        def compiled(*args):
+            raise RuntimeError("no working C++ compiler found\nmore detail")
+        return compiled
 
     monkeypatch.setattr(classifier, "_PASSES", {})
     monkeypatch.setattr(torch, "compile", no_compiler)
@@ -255,3 +273,39 @@ def test_a_failed_compile_falls_back_to_the_eager_passes(monkeypatch, caplog):
     x, y = _planted(300, 6, 4, seed=1)
     cv = classifier.cross_validate(classifier.GeneMatrix(x), y, np.arange(4, dtype=np.uint64), n_folds=3, c=1.0)
     assert np.isfinite(cv.auc).all()
+
+
+def test_a_compiled_pass_failing_later_switches_to_eager_for_good(monkeypatch, caplog):
+    """A pass that fails after the probe (a recompile that does not work) falls back mid-fit, correctly."""
+    passes = classifier._FusedPasses()
+    calls = {"n": 0}
+
+    def flaky_line(*args):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise RuntimeError("recompile failed")
+        return classifier._line_fused(*args)
+
+    passes.compiled = {"direction": classifier._direction_fused, "line": flaky_line,
+                       "advance": classifier._advance_fused}
+    # the call that fails: its aux is dq itself (the compiled direction's), so the fallback must square dq
+    z, dq, m, ym, t = _pass_inputs(4, 300, seed=3)
+    calls["n"] = 3
+    aux = passes.direction(dq, ym, m)[2]
+    assert aux is dq
+    got_line = passes.line(z, t, dq, aux)
+    assert passes.failed
+    want_line = classifier._EagerPasses.line(z, t, dq, dq.square())
+    for a, b in zip(got_line, want_line):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # and a whole fit that meets the failure mid-way agrees with the eager one
+    passes.failed, calls["n"] = False, 0
+    monkeypatch.setattr(classifier, "solver_passes", lambda device, n: passes)
+    x, y = _planted(400, 6, 3, seed=2)
+    gm = classifier.GeneMatrix(x)
+    with caplog.at_level("WARNING", logger="generain.classifier"):
+        got = classifier.cross_validate(gm, y, np.arange(3, dtype=np.uint64), n_folds=3, c=1.0)
+    assert passes.failed and "recompile failed" in caplog.text
+    want = classifier.cross_validate(gm, y, np.arange(3, dtype=np.uint64), n_folds=3, c=1.0, compile=False)
+    np.testing.assert_allclose(got.auc, want.auc, atol=2.5e-3)
+    np.testing.assert_allclose(got.coef, want.coef, rtol=1e-2, atol=1e-3)

@@ -71,6 +71,27 @@ def test_sweep_does_not_depend_on_batching():
     np.testing.assert_allclose(np.stack(one.classifiers["coef"]), np.stack(many.classifiers["coef"]), atol=1e-5)
 
 
+
+def test_sweep_passes_its_compile_setting_to_the_solver(monkeypatch):
+    from generain import classifier
+
+    seen = []
+    orig = classifier.cross_validate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["compile"])
+        return orig(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "cross_validate", spy)
+    rng = np.random.default_rng(2)
+    genes = np.array([f"G{i}" for i in range(300)])
+    x = rng.normal(size=(300, 4)).astype(np.float32)
+    sets = _sets({f"T{j}": list(rng.choice(genes, 20, replace=False)) for j in range(3)})
+    cat = sweep.property_catalogue(sets, genes, min_genes=10, max_genes=500)
+    for flag in (False, True):
+        sweep.run_sweep(x, genes, sets, cat[cat["kept"]], batch_size=2, compile=flag)
+    assert seen == [False, False, True, True]
+
 PC = np.array([f"G{i}" for i in range(200)])  # the vocabulary's protein-coding genes
 
 

@@ -82,15 +82,43 @@ def _advance_fused(z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, ym: torch
 
 
 class _FusedPasses:
-    """The same passes compiled by torch.compile, each one loop over the arrays (see :func:`solver_passes`)."""
+    """The same passes compiled by torch.compile, each one loop over the arrays (see :func:`solver_passes`).
+
+    ``direction``'s third item is dq itself (``line`` computes dq^2 in its loop). Should a
+    later call fail (a recompile for new guards that does not work), the passes switch to the eager
+    ones for good, with one warning; ``line`` then squares dq itself, as the aux it was given may be dq.
+    """
 
     def __init__(self) -> None:
-        self.direction = torch.compile(_direction_fused, dynamic=True)
-        self.line = torch.compile(_line_fused, dynamic=True)
-        self.advance = torch.compile(_advance_fused, dynamic=True)
+        self.compiled = {"direction": torch.compile(_direction_fused, dynamic=True),
+                         "line": torch.compile(_line_fused, dynamic=True),
+                         "advance": torch.compile(_advance_fused, dynamic=True)}
+        self.failed = False
+
+    def _call(self, name: str, *args):
+        if not self.failed:
+            try:
+                return self.compiled[name](*args)
+            except Exception as err:
+                self.failed = True
+                log.warning("a compiled pass of the solver failed (%s: %s); eager PyTorch from here on",
+                            type(err).__name__, (str(err).splitlines() or [""])[0])
+        if name == "line":
+            z, t, dq, _ = args
+            return _EagerPasses.line(z, t, dq, dq.square())
+        return getattr(_EagerPasses, name)(*args)
+
+    def direction(self, dq: torch.Tensor, ym: torch.Tensor, m: torch.Tensor):
+        return self._call("direction", dq, ym, m)
+
+    def line(self, z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, dq2: torch.Tensor):
+        return self._call("line", z, t, dq, dq2)
+
+    def advance(self, z: torch.Tensor, t: torch.Tensor, dq: torch.Tensor, ym: torch.Tensor, r: torch.Tensor) -> None:
+        return self._call("advance", z, t, dq, ym, r)
 
 
-_PASSES: dict[tuple[str, bool], object] = {}
+_PASSES: dict[tuple[str, bool], object] = {}  # (device, n_genes > 4096) -> passes
 
 
 def solver_passes(device: torch.device, n_genes: int):
@@ -101,9 +129,10 @@ def solver_passes(device: torch.device, n_genes: int):
     torch.compile fuses them into 4 loops (BENCHMARKS.md, "Property sweep").
     Compiling needs a C++ compiler (CPU) or Triton (GPU) and takes seconds once
     per process and gene-count class (inductor keeps its code in a disk cache);
-    it is tried on two rows of ``n_genes`` genes, and where it fails the eager
-    passes are used, with one warning. The two agree to float32 rounding
-    (``tests/test_classifier.py``). ``fit_logistic(compile=False)`` (the
+    it is tried on arrays of two rows and of one row of ``n_genes`` genes, and
+    where it fails the eager passes are used, with one warning. The two give
+    the same fits within the solver's tolerance (float32 rounding may stop a fit
+    one iteration apart; AUC within 0.0025, ``tests/test_classifier.py``). ``fit_logistic(compile=False)`` (the
     workflow's ``sweep.compile: false``) uses the eager passes without trying.
 
     Parameters
@@ -111,27 +140,28 @@ def solver_passes(device: torch.device, n_genes: int):
     device : torch.device
         Where the solver runs.
     n_genes : int
-        Columns of the solver's arrays (inductor's kernels differ at or below and above 4,096).
+        Columns of the solver's arrays (code compiled at or below 4,096 is not reused above it).
 
     Returns
     -------
     object
         With methods ``direction``, ``line`` and ``advance`` (see :class:`_EagerPasses`).
     """
-    key = (device.type, n_genes > 4096)
+    # a first call with 4,096 genes or fewer compiled code guarded to at most 4,096 (an empirical
+    # observation with torch 2.13, not documented): one set of passes for each side
+    key = (str(device), n_genes > 4096)
     if key not in _PASSES:
         start = time.perf_counter()
         try:
             fused = _FusedPasses()
-            # compile now, on distinct arrays (an argument that is another one is a guard of its own, and
-            # would compile again) of symbolic sizes (dynamic=True: other problem counts reuse the code),
-            # and of one row (the last problem left in a batch; dynamo specialises a size of 1)
+            # compile now, inside this try, on distinct arrays (an argument that is another one is a guard
+            # of its own, and would compile again) of symbolic sizes (dynamic=True: other problem counts
+            # reuse the code), and of one row (the last problem left in a batch; dynamo specialises a size of 1)
             for rows in (2, 1):
                 a, b, c, r = (torch.zeros(rows, n_genes, device=device) for _ in range(4))
                 t = torch.ones(rows, device=device)
-                fused.direction(a, b, c)
-                fused.line(a, t, b, c)
-                fused.advance(a, t, b, c, r)
+                for name, args in (("direction", (a, b, c)), ("line", (a, t, b, c)), ("advance", (a, t, b, c, r))):
+                    fused.compiled[name](*args)  # not through _call: a failure here must reach the except
             _PASSES[key] = fused
             log.info("solver's elementwise passes compiled by torch.compile on %s in %.1f s", device.type,
                      time.perf_counter() - start)
@@ -294,7 +324,8 @@ def fit_logistic(
         at most this fraction of them (1: at every iteration; 0: never).
     compile : bool
         Run the elementwise passes compiled by torch.compile where that works
-        (:func:`solver_passes`); False: eager PyTorch. The same fit within float32 rounding.
+        (:func:`solver_passes`); False: eager PyTorch. The same fit within the solver's
+        tolerance (float32 rounding may stop a fit one iteration apart).
 
     Returns
     -------
@@ -400,6 +431,8 @@ def fit_logistic(
         dqm = scores(direction, out=dqm)
         dw = direction[:, :d]
         wd, dd = (theta[:, :d] * dw).sum(1), (dw * dw).sum(1)
+        # dq_aux: dq^2 (eager) or dqm itself (compiled); used by the line search below only, before the
+        # next iteration overwrites dqm
         ydq, mdq2, dq_aux = passes.direction(dqm, ym, m)
         lo = torch.zeros(b, dtype=dt, device=dev)
         hi = torch.full((b,), float("inf"), dtype=dt, device=dev)

@@ -395,7 +395,7 @@ def run_sweep(
         torch device ("cpu", "cuda").
     compile : bool
         Compile the solver's elementwise passes with torch.compile (:func:`generain.classifier.solver_passes`;
-        the same fits within float32 rounding).
+        the same fits within the solver's tolerance).
     max_iter, score_tol
         The solver's iteration cap and stopping rule (:func:`generain.classifier.fit_logistic`'s
         ``max_iter`` and ``tol``).
