@@ -38,6 +38,11 @@ from .utils import InputError
 log = logging.getLogger(__name__)
 
 
+def _first_line(err: Exception) -> str:
+    """An exception's first message line (compiler errors run to pages)."""
+    return (str(err).splitlines() or [""])[0]
+
+
 class _EagerPasses:
     """The solver's elementwise passes over its (n_problems, n_genes) arrays, in eager PyTorch.
 
@@ -102,7 +107,7 @@ class _FusedPasses:
             except Exception as err:
                 self.failed = True
                 log.warning("a compiled pass of the solver failed (%s: %s); eager PyTorch from here on",
-                            type(err).__name__, (str(err).splitlines() or [""])[0])
+                            type(err).__name__, _first_line(err))
         if name == "line":
             z, t, dq, _ = args
             return _EagerPasses.line(z, t, dq, dq.square())
@@ -132,8 +137,9 @@ def solver_passes(device: torch.device, n_genes: int):
     it is tried on arrays of two rows and of one row of ``n_genes`` genes, and
     where it fails the eager passes are used, with one warning. The two give
     the same fits within the solver's tolerance (float32 rounding may stop a fit
-    one iteration apart; AUC within 0.0025, ``tests/test_classifier.py``). ``fit_logistic(compile=False)`` (the
-    workflow's ``sweep.compile: false``) uses the eager passes without trying.
+    one iteration apart; AUC within 0.0025, ``tests/test_classifier.py``).
+    ``fit_logistic(compile=False)`` (the workflow's ``sweep.compile: false``)
+    uses the eager passes without trying.
 
     Parameters
     ----------
@@ -167,8 +173,8 @@ def solver_passes(device: torch.device, n_genes: int):
                      time.perf_counter() - start)
         except Exception as err:  # no C++ compiler, no Triton, an unsupported device
             log.warning("torch.compile of the solver's elementwise passes failed on %s (%s: %s); using eager "
-                        "PyTorch (slower, same results)", device.type, type(err).__name__,
-                        (str(err).splitlines() or [""])[0])
+                        "PyTorch (slower; the same fits within the solver's tolerance)", device.type,
+                        type(err).__name__, _first_line(err))
             _PASSES[key] = _EagerPasses
     return _PASSES[key]
 
