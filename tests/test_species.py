@@ -122,6 +122,43 @@ def test_csls_mutual_neighbours_by_hand():
     assert species.csls_mutual_neighbours(a, hub, k=1).tolist() == [[1, 0]]
 
 
+def _csls_by_definition(a, b, k):
+    """Mutual CSLS neighbours from the whole similarity matrix: argmax picks the first of tied rows."""
+    s = a @ b.T
+    r_a = np.sort(s, axis=1)[:, -k:].mean(axis=1)  # each a row's k nearest b rows
+    r_b = np.sort(s, axis=0)[-k:, :].mean(axis=0)
+    csls = 2 * s - r_a[:, None] - r_b[None, :]
+    ab, ba = csls.argmax(axis=1), csls.argmax(axis=0)
+    i = np.flatnonzero(ba[ab] == np.arange(len(a)))
+    return np.column_stack([i, ab[i]]).tolist(), s.argmax(axis=1), s.argmax(axis=0)
+
+
+@pytest.mark.parametrize("block", [3, 512])
+def test_blocked_csls_and_best_matches_equal_the_whole_matrix_with_ties(monkeypatch, block):
+    # Integer coordinates: every product, top-k mean and CSLS score is exact, so the many ties (repeated
+    # rows, on both sides, in different row blocks) have one right answer: the first row, as np.argmax.
+    rng = np.random.default_rng(3)
+    a = rng.integers(-2, 3, size=(23, 4)).astype(float)
+    b = rng.integers(-2, 3, size=(17, 4)).astype(float)
+    a[[7, 15, 22]] = a[1]
+    b[[9, 16]] = b[2]
+    b[5] = a[1]
+    monkeypatch.setattr(species, "BLOCK", block)  # 3: 8 row blocks of a, 6 of b
+    for k in (1, 2, 5):
+        pairs, _, _ = _csls_by_definition(a, b, k)
+        assert species.csls_mutual_neighbours(a, b, k=k).tolist() == pairs
+        assert species.csls_mutual_neighbours(b, a, k=k).tolist() == _csls_by_definition(b, a, k)[0]
+    assert len(pairs) >= 3  # the check has pairs to compare, tied rows among them
+    # best_matches on unit rows (the rotation is the identity): same first-of-ties rule both ways
+    h, m = species._unit(a), species._unit(b)
+    s = h @ m.T
+    h_best, h_cos, m_best, m_cos = species.best_matches(a, b, np.eye(4))
+    assert h_best.tolist() == s.argmax(axis=1).tolist() and m_best.tolist() == s.argmax(axis=0).tolist()
+    assert m_best[5] == 1 and h_best[1] == h_best[7] == h_best[22]  # b5 = a1: a1's first copy wins
+    np.testing.assert_array_equal(h_cos, s.max(axis=1).astype(np.float32))
+    np.testing.assert_array_equal(m_cos, s.max(axis=0).astype(np.float32))
+
+
 def test_refinement_adds_mutual_neighbours_and_helps_with_few_training_pairs():
     rng = np.random.default_rng(3)
     h = rng.normal(size=(300, 12))

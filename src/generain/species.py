@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.linalg import orthogonal_procrustes
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +84,34 @@ def _blocks(a: np.ndarray, b: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
         yield rows, a[rows] @ b.T
 
 
+def _fold_column_max(block: np.ndarray, start: int, best: torch.Tensor, where: torch.Tensor) -> None:
+    """Fold a row block (rows ``start``...) into each column's running maximum and its row; in place.
+
+    The first row wins a tie, within the block (``torch.max``) and across
+    blocks (only a strictly higher value replaces), as one ``np.argmax`` over
+    the whole column would.
+    """
+    import torch
+
+    value, row = torch.from_numpy(block).max(dim=0)
+    higher = value > best
+    best[higher] = value[higher]
+    where[higher] = row[higher] + start
+
+
 def _topk_mean(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
-    """Mean cosine of each row of ``a`` to its ``k`` nearest rows of ``b`` (both unit rows)."""
+    """Mean cosine of each row of ``a`` to its ``k`` nearest rows of ``b`` (both unit rows).
+
+    ``torch.topk`` on each similarity block runs on PyTorch's thread pool
+    (``np.partition`` is single-threaded and was most of the demo's
+    pseudo-species alignment).
+    """
+    import torch
+
     k = min(k, len(b))
     out = np.empty(len(a))
     for rows, s in _blocks(a, b):
-        out[rows] = np.partition(s, s.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
-    return out
-
-
-def _csls_argmax(a: np.ndarray, b: np.ndarray, r_b: np.ndarray) -> np.ndarray:
-    """For each row of ``a``, the row of ``b`` with the highest CSLS score 2 cos - r(a row) - r_b.
-
-    The row's own term is constant along the row, so it does not change the argmax.
-    """
-    out = np.empty(len(a), dtype=np.int64)
-    for rows, s in _blocks(a, b):
-        out[rows] = np.argmax(2 * s - r_b[None, :], axis=1)
+        out[rows] = torch.from_numpy(s).topk(k, dim=1, sorted=False).values.mean(dim=1).numpy()
     return out
 
 
@@ -109,6 +123,12 @@ def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.n
     where r_b(x) is the mean cosine of x to its ``k`` nearest rows of ``b`` and
     r_a(y) that of y to its ``k`` nearest rows of ``a``. It penalises "hub"
     genes close to everything.
+
+    Three passes over row blocks of the similarities: each row's
+    neighbourhood in the other set (two passes), then one pass over blocks of
+    ``a @ b.T`` that gives each ``a`` row its best ``b`` row (row argmax) and
+    each ``b`` row its best ``a`` row (a running column maximum; the first row
+    wins a tie, as an argmax over the whole column would).
 
     Parameters
     ----------
@@ -124,11 +144,19 @@ def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.n
     np.ndarray
         int64, shape (n_pairs, 2): (row of a, row of b) of each mutual nearest pair.
     """
+    import torch
+
     r_a = _topk_mean(a, b, k)  # each a row's neighbourhood in b
     r_b = _topk_mean(b, a, k)
-    ab = _csls_argmax(a, b, r_b)
-    ba = _csls_argmax(b, a, r_a)
-    i = np.flatnonzero(ba[ab] == np.arange(len(a)))
+    ab = np.empty(len(a), dtype=np.int64)
+    ba = torch.zeros(len(b), dtype=torch.int64)
+    ba_best = torch.full((len(b),), -torch.inf, dtype=torch.float64)
+    for rows, s in _blocks(a, b):
+        s *= 2  # a row's (or column's) own term is constant along it and does not move its argmax
+        ab[rows] = np.argmax(s - r_b[None, :], axis=1)
+        s -= r_a[rows, None]
+        _fold_column_max(s, rows.start, ba_best, ba)  # per b row, its best a row
+    i = np.flatnonzero(ba.numpy()[ab] == np.arange(len(a)))
     return np.column_stack([i, ab[i]]).astype(np.int64)
 
 
@@ -258,17 +286,19 @@ def best_matches(
         For human genes: best mouse row int64 (n_human,) and its cosine
         float32; for mouse genes: best human row int64 (n_mouse,) and cosine.
     """
+    import torch
+
     h = _unit(human)
     m = _unit(_unit(mouse) @ rotation)
-    out = []
-    for a, b in ((h, m), (m, h)):
-        idx = np.empty(len(a), dtype=np.int64)
-        cos = np.empty(len(a), dtype=np.float32)
-        for rows, sims in _blocks(a, b):
-            idx[rows] = np.argmax(sims, axis=1)
-            cos[rows] = sims[np.arange(sims.shape[0]), idx[rows]]
-        out += [idx, cos]
-    return out[0], out[1], out[2], out[3]
+    h_idx = np.empty(len(h), dtype=np.int64)
+    h_cos = np.empty(len(h), dtype=np.float32)
+    m_idx = torch.zeros(len(m), dtype=torch.int64)
+    m_cos = torch.full((len(m),), -torch.inf, dtype=torch.float64)
+    for rows, sims in _blocks(h, m):  # one pass: row maxima for human genes, running column maxima for mouse
+        h_idx[rows] = np.argmax(sims, axis=1)
+        h_cos[rows] = sims[np.arange(sims.shape[0]), h_idx[rows]]
+        _fold_column_max(sims, rows.start, m_cos, m_idx)
+    return h_idx, h_cos, m_idx.numpy(), m_cos.numpy().astype(np.float32)
 
 
 def rank_summary(ranks: pd.DataFrame, split: str = "test") -> dict[str, float]:
