@@ -309,3 +309,47 @@ def test_a_compiled_pass_failing_later_switches_to_eager_for_good(monkeypatch, c
     want = classifier.cross_validate(gm, y, np.arange(3, dtype=np.uint64), n_folds=3, c=1.0, compile=False)
     np.testing.assert_allclose(got.auc, want.auc, atol=2.5e-3)
     np.testing.assert_allclose(got.coef, want.coef, rtol=1e-2, atol=1e-3)
+
+
+def test_one_row_runs_the_eager_passes_and_more_rows_the_compiled_ones():
+    """dynamo compiles a size of 1 separately (seconds per process): the last problem of a batch runs eager."""
+    calls = []
+    passes = classifier._FusedPasses()
+    passes.compiled = {name: (lambda *a, _f=f, _n=name: calls.append((_n, a[0].shape[0])) or _f(*a))
+                       for name, f in (("direction", classifier._direction_fused), ("line", classifier._line_fused),
+                                       ("advance", classifier._advance_fused))}
+    for rows in (3, 1):
+        z, dq, m, ym, t = _pass_inputs(rows, 300, seed=rows)
+        aux = passes.direction(dq, ym, m)[2]
+        got = passes.line(z, t, dq, aux)
+        want = classifier._EagerPasses.line(z, t, dq, dq.square())
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+        passes.advance(z.clone(), t, dq, ym, torch.empty_like(z))
+    assert calls == [("direction", 3), ("line", 3), ("advance", 3)]
+    assert not passes.failed
+
+
+def test_a_background_compile_is_the_one_the_solver_uses(monkeypatch):
+    """The sweep job starts compiling on a thread; the solver's own call waits for it instead of compiling again."""
+    import threading
+    import time as _time
+
+    started, compiles = threading.Event(), []
+
+    def slow_compile(device, n_genes, key):
+        compiles.append(key)
+        started.set()
+        _time.sleep(0.3)
+        classifier._PASSES[key] = marker
+        return marker
+
+    marker = object()
+    monkeypatch.setattr(classifier, "_PASSES", {})
+    monkeypatch.setattr(classifier, "_compile_passes", slow_compile)
+    thread = classifier.solver_passes_in_background("cpu", 5000)
+    assert started.wait(5)
+    assert classifier.solver_passes(torch.device("cpu"), 5000) is marker  # waits for the thread's compile
+    thread.join()
+    assert compiles == [("cpu", True)]
+    assert classifier.solver_passes("cpu", 300) is marker and compiles == [("cpu", True), ("cpu", False)]

@@ -26,6 +26,7 @@ against scikit-learn on the same folds.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ class _FusedPasses:
         self.failed = False
 
     def _call(self, name: str, *args):
-        if not self.failed:
+        # one row (the last problem of a batch) runs eager: dynamo would compile a specialisation of its own
+        # for a size of 1 (a second compile per pass, ~1 s per process), to save a few microseconds per call
+        if not self.failed and args[0].shape[0] > 1:
             try:
                 return self.compiled[name](*args)
             except Exception as err:
@@ -124,9 +127,10 @@ class _FusedPasses:
 
 
 _PASSES: dict[tuple[str, bool], object] = {}  # (device, n_genes > 4096) -> passes
+_PASSES_LOCK = threading.Lock()  # one compile per key, also with solver_passes_in_background
 
 
-def solver_passes(device: torch.device, n_genes: int):
+def solver_passes(device: torch.device | str, n_genes: int):
     """The elementwise passes :func:`fit_logistic` uses on ``device``: compiled where possible, else eager.
 
     The solver's elementwise work is memory-bound and eager PyTorch runs it as
@@ -134,8 +138,9 @@ def solver_passes(device: torch.device, n_genes: int):
     torch.compile fuses them into 4 loops (BENCHMARKS.md, "Property sweep").
     Compiling needs a C++ compiler (CPU) or Triton (GPU) and takes seconds once
     per process and gene-count class (inductor keeps its code in a disk cache);
-    it is tried on arrays of two rows and of one row of ``n_genes`` genes, and
-    where it fails the eager passes are used, with one warning. The two give
+    it is tried on arrays of two rows of ``n_genes`` genes (one row, the last
+    problem of a batch, always runs eager), and where it fails the eager
+    passes are used, with one warning. The two give
     the same fits within the solver's tolerance (float32 rounding may stop a fit
     one iteration apart; AUC within 0.0025, ``tests/test_classifier.py``).
     ``fit_logistic(compile=False)`` (the workflow's ``sweep.compile: false``)
@@ -143,8 +148,8 @@ def solver_passes(device: torch.device, n_genes: int):
 
     Parameters
     ----------
-    device : torch.device
-        Where the solver runs.
+    device : torch.device or str
+        Where the solver runs (``"cuda"`` means the current CUDA device).
     n_genes : int
         Columns of the solver's arrays (code compiled at or below 4,096 is not reused above it).
 
@@ -155,28 +160,51 @@ def solver_passes(device: torch.device, n_genes: int):
     """
     # a first call with 4,096 genes or fewer compiled code guarded to at most 4,096 (an empirical
     # observation with torch 2.13, not documented): one set of passes for each side
+    device = torch.device(device)
+    if device.type != "cpu" and device.index is None:
+        device = torch.zeros(0, device=device).device  # "cuda" -> "cuda:0", as the solver's tensors name it
     key = (str(device), n_genes > 4096)
-    if key not in _PASSES:
-        start = time.perf_counter()
-        try:
-            fused = _FusedPasses()
-            # compile now, inside this try, on distinct arrays (an argument that is another one is a guard
-            # of its own, and would compile again) of symbolic sizes (dynamic=True: other problem counts
-            # reuse the code), and of one row (the last problem left in a batch; dynamo specialises a size of 1)
-            for rows in (2, 1):
-                a, b, c, r = (torch.zeros(rows, n_genes, device=device) for _ in range(4))
-                t = torch.ones(rows, device=device)
-                for name, args in (("direction", (a, b, c)), ("line", (a, t, b, c)), ("advance", (a, t, b, c, r))):
-                    fused.compiled[name](*args)  # not through _call: a failure here must reach the except
-            _PASSES[key] = fused
-            log.info("solver's elementwise passes compiled by torch.compile on %s in %.1f s", device.type,
-                     time.perf_counter() - start)
-        except Exception as err:  # no C++ compiler, no Triton, an unsupported device
-            log.warning("torch.compile of the solver's elementwise passes failed on %s (%s: %s); using eager "
-                        "PyTorch (slower; the same fits within the solver's tolerance)", device.type,
-                        type(err).__name__, _first_line(err))
-            _PASSES[key] = _EagerPasses
+    with _PASSES_LOCK:
+        return _PASSES[key] if key in _PASSES else _compile_passes(device, n_genes, key)
+
+
+def _compile_passes(device: torch.device, n_genes: int, key: tuple[str, bool]):
+    """Compile the passes for ``key`` (with the lock held), or fall back to eager; stores and returns them."""
+    start = time.perf_counter()
+    try:
+        fused = _FusedPasses()
+        # compile now, inside this try, on distinct arrays (an argument that is another one is a guard of its
+        # own, and would compile again) of symbolic sizes (dynamic=True: other problem counts of 2 or more
+        # reuse the code; one row runs eager, see _FusedPasses._call)
+        a, b, c, r = (torch.zeros(2, n_genes, device=device) for _ in range(4))
+        t = torch.ones(2, device=device)
+        for name, args in (("direction", (a, b, c)), ("line", (a, t, b, c)), ("advance", (a, t, b, c, r))):
+            fused.compiled[name](*args)  # not through _call: a failure here must reach the except
+        _PASSES[key] = fused
+        log.info("solver's elementwise passes compiled by torch.compile on %s in %.1f s", device.type,
+                 time.perf_counter() - start)
+    except Exception as err:  # no C++ compiler, no Triton, an unsupported device
+        log.warning("torch.compile of the solver's elementwise passes failed on %s (%s: %s); using eager "
+                    "PyTorch (slower; the same fits within the solver's tolerance)", device.type,
+                    type(err).__name__, _first_line(err))
+        _PASSES[key] = _EagerPasses
     return _PASSES[key]
+
+
+def solver_passes_in_background(device: torch.device | str, n_genes: int) -> threading.Thread:
+    """Start :func:`solver_passes` for ``device`` and ``n_genes`` on a thread, and return the thread.
+
+    Compiling takes seconds per process (importing inductor, probing the
+    CPU's vector instructions with short-lived subprocesses, loading the
+    cached kernels), much of it waiting rather than computing; a sweep job
+    starts it before reading its gene sets, and the solver's own call to
+    :func:`solver_passes` waits for it (a lock) instead of compiling again.
+    A failure is handled as in :func:`solver_passes` (eager passes, one warning).
+    """
+    thread = threading.Thread(target=solver_passes, args=(device, n_genes),
+                              name="compile-solver-passes", daemon=True)
+    thread.start()
+    return thread
 
 
 def stratified_folds(y: np.ndarray, *, n_folds: int, seeds: np.ndarray) -> np.ndarray:

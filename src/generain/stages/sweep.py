@@ -129,11 +129,15 @@ def sweep_properties(
     """
     import torch  # here, not at the top: the stage's other jobs start ~1 s faster without it
 
+    from .. import classifier
+
     torch.set_num_threads(max(1, threads))
     n_shards, folds = settings.shards, settings.folds
     if not 0 <= shard < n_shards:
         raise InputError(f"shard {shard} is not in 0..{n_shards - 1}")
     pc, _ = embed.split_by_biotype(embed.read_embeddings(embedding))
+    if settings.compile:  # seconds of compiling, largely waiting: under the reading of the gene sets
+        classifier.solver_passes_in_background(settings.device, len(pc))  # the solver waits for it
     cat = pd.read_parquet(catalogue)
     kept = cat[cat["kept"]].reset_index(drop=True)
     part = kept.iloc[np.array_split(np.arange(len(kept)), n_shards)[shard]]
