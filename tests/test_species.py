@@ -148,6 +148,10 @@ def test_blocked_csls_and_best_matches_equal_the_whole_matrix_with_ties(monkeypa
         pairs, _, _ = _csls_by_definition(a, b, k)
         assert species.csls_mutual_neighbours(a, b, k=k).tolist() == pairs
         assert species.csls_mutual_neighbours(b, a, k=k).tolist() == _csls_by_definition(b, a, k)[0]
+        # float32 rows (exact here) are scored in float64 too
+        assert species.csls_mutual_neighbours(a.astype(np.float32), b.astype(np.float32), k=k).tolist() == pairs
+    with pytest.raises(ValueError, match="k = 0"):
+        species.csls_mutual_neighbours(a, b, k=0)
     assert len(pairs) >= 3  # the check has pairs to compare, tied rows among them
     # best_matches on unit rows (the rotation is the identity): same first-of-ties rule both ways
     h, m = species._unit(a), species._unit(b)

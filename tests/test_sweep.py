@@ -1,6 +1,8 @@
 """Property catalogue and classifier sweep on planted signal."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -204,3 +206,61 @@ def test_catalogue_of_categorical_columns_lists_only_real_sets():
     cat = sweep.property_catalogue(sets.astype("category"), PC, min_genes=10, max_genes=500)
     plain = sweep.property_catalogue(sets, PC, min_genes=10, max_genes=500)
     assert len(cat) == 2 and list(cat["term_id"].astype(str)) == list(plain["term_id"])
+
+
+def test_sweep_job_compiles_on_a_thread_it_joins_and_not_for_an_empty_shard(monkeypatch, tmp_path):
+    """The job starts the solver's compile before reading its gene sets and joins it before it ends; a shard
+    with no properties compiles nothing; the AUCs are those of the eager solver within its tolerance."""
+    import time
+
+    from generain import classifier, embed
+    from generain.stages import sweep as stage
+
+    rng = np.random.default_rng(5)
+    genes = [f"ENSG{i:011d}" for i in range(400)]
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    embed.write_embeddings(pd.DataFrame({"token": genes, "ensembl_id": genes, "symbol": genes,
+                                         "biotype": "protein_coding", "species": "human", "embedding": list(x)}),
+                           w2v_path=tmp_path / "e.w2v.txt", parquet_path=tmp_path / "e.parquet")
+    members = {f"T{j}": [genes[i] for i in np.flatnonzero(x[:, j] > 0.8)] for j in range(3)}  # planted
+    _sets(members).to_parquet(tmp_path / "sets.parquet")
+    settings = sweep.SweepSettings(min_genes=10, max_genes=500, max_jaccard=0.9, max_properties=None, folds=3, C=1.0,
+                                   shards=4, max_iter=100, score_tol=0.03, baselines=[], external={}, batch_size=64,
+                                   device="cpu", compile=True)
+    io = {"embedding": tmp_path / "e.parquet", "gene_sets": [tmp_path / "sets.parquet"], "gene_table": None,
+          "settings": settings, "seed": 0}
+    stage.catalogue_properties(**io, out_catalogue=tmp_path / "cat.parquet")
+    threads = []
+    orig = classifier.solver_passes_in_background
+
+    def spy(device, n_genes):
+        threads.append(orig(device, n_genes))
+        return threads[-1]
+
+    monkeypatch.setattr(classifier, "solver_passes_in_background", spy)
+    run = {**io, "catalogue": tmp_path / "cat.parquet", "threads": 1}
+    # 3 kept properties in 4 shards: shard 3 has none
+    assert stage.sweep_properties(**run, shard=3, out_shard=tmp_path / "s3.parquet") == 0 and threads == []
+    assert stage.sweep_properties(**run, shard=0, out_shard=tmp_path / "s0.parquet") == 1
+    assert len(threads) == 1 and not threads[0].is_alive()
+    got = pd.read_parquet(tmp_path / "s0.parquet")
+    eager = dataclasses.replace(settings, compile=False)
+    assert stage.sweep_properties(**{**run, "settings": eager}, shard=0, out_shard=tmp_path / "e0.parquet") == 1
+    assert len(threads) == 1  # compile: false starts no thread
+    want = pd.read_parquet(tmp_path / "e0.parquet")
+    assert got["auc"].iloc[0] > 0.9 and abs(got["auc"].iloc[0] - want["auc"].iloc[0]) <= 2.5e-3
+    # a job failing while the compile still runs joins it before the error leaves the job
+    def slow_compile(device, n_genes, key):
+        time.sleep(0.5)
+        classifier._PASSES[key] = classifier._EagerPasses
+        return classifier._EagerPasses
+
+    def unreadable(*args, **kwargs):
+        raise InputError("sets.parquet: not a gene-set table")
+
+    monkeypatch.setattr(classifier, "_PASSES", {})
+    monkeypatch.setattr(classifier, "_compile_passes", slow_compile)
+    monkeypatch.setattr(stage, "_read_gene_sets", unreadable)
+    with pytest.raises(InputError, match="not a gene-set table"):
+        stage.sweep_properties(**run, shard=0, out_shard=tmp_path / "s1.parquet")
+    assert len(threads) == 2 and not threads[1].is_alive() and not (tmp_path / "s1.parquet").exists()

@@ -199,10 +199,19 @@ def solver_passes_in_background(device: torch.device | str, n_genes: int) -> thr
     cached kernels), much of it waiting rather than computing; a sweep job
     starts it before reading its gene sets, and the solver's own call to
     :func:`solver_passes` waits for it (a lock) instead of compiling again.
-    A failure is handled as in :func:`solver_passes` (eager passes, one warning).
+    A failed compile is handled as in :func:`solver_passes` (eager passes, one
+    warning); any other error (a device that does not exist) is logged as a
+    warning, and the solver's own call meets it again. Join the thread before
+    the process ends.
     """
-    thread = threading.Thread(target=solver_passes, args=(device, n_genes),
-                              name="compile-solver-passes", daemon=True)
+    def compile_or_warn() -> None:
+        try:
+            solver_passes(device, n_genes)
+        except Exception as err:  # a device that does not exist: the solver's own call will say so
+            log.warning("compiling the solver's passes in the background failed (%s: %s)", type(err).__name__,
+                        _first_line(err))
+
+    thread = threading.Thread(target=compile_or_warn, name="compile-solver-passes", daemon=True)
     thread.start()
     return thread
 

@@ -128,7 +128,9 @@ def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.n
     neighbourhood in the other set (two passes), then one pass over blocks of
     ``a @ b.T`` that gives each ``a`` row its best ``b`` row (row argmax) and
     each ``b`` row its best ``a`` row (a running column maximum; the first row
-    wins a tie, as an argmax over the whole column would).
+    wins a tie, as an argmax over the whole column would). Scores are float64;
+    the same pairs as four separate passes up to float rounding (a score within
+    rounding of a tie may pick the other gene).
 
     Parameters
     ----------
@@ -143,9 +145,17 @@ def csls_mutual_neighbours(a: np.ndarray, b: np.ndarray, *, k: int = 10) -> np.n
     -------
     np.ndarray
         int64, shape (n_pairs, 2): (row of a, row of b) of each mutual nearest pair.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is below 1.
     """
     import torch
 
+    if k < 1:
+        raise ValueError(f"CSLS neighbourhood size k = {k}: it must be at least 1")
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)  # the blocks are updated in place
     r_a = _topk_mean(a, b, k)  # each a row's neighbourhood in b
     r_b = _topk_mean(b, a, k)
     ab = np.empty(len(a), dtype=np.int64)

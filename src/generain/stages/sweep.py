@@ -132,15 +132,27 @@ def sweep_properties(
     from .. import classifier
 
     torch.set_num_threads(max(1, threads))
-    n_shards, folds = settings.shards, settings.folds
+    n_shards = settings.shards
     if not 0 <= shard < n_shards:
         raise InputError(f"shard {shard} is not in 0..{n_shards - 1}")
     pc, _ = embed.split_by_biotype(embed.read_embeddings(embedding))
-    if settings.compile:  # seconds of compiling, largely waiting: under the reading of the gene sets
-        classifier.solver_passes_in_background(settings.device, len(pc))  # the solver waits for it
     cat = pd.read_parquet(catalogue)
     kept = cat[cat["kept"]].reset_index(drop=True)
     part = kept.iloc[np.array_split(np.arange(len(kept)), n_shards)[shard]]
+    # seconds of compiling, largely waiting: under the reading of the gene sets; the solver waits for it
+    compiling = (classifier.solver_passes_in_background(settings.device, len(pc))
+                 if settings.compile and len(part) else None)
+    try:
+        return _sweep_shard(pc, part, gene_sets, gene_table, shard, settings, seed, out_shard)
+    finally:
+        if compiling is not None:
+            compiling.join()  # a daemon thread still inside inductor at exit would be stopped mid-way
+
+
+def _sweep_shard(pc: pd.DataFrame, part: pd.DataFrame, gene_sets: Sequence[PathLike], gene_table: PathLike | None,
+                 shard: int, settings: sweep.SweepSettings, seed: int, out_shard: PathLike) -> int:
+    """:func:`sweep_properties` after its inputs are read: fit the properties of ``part`` on ``pc``."""
+    n_shards, folds = settings.shards, settings.folds
     sets = _read_gene_sets(gene_sets, gene_table, terms=part)  # only this shard's sets
     genes = pc["ensembl_id"].to_numpy()
     # an embedding that covers fewer genes than the catalogue's model (an external one) may leave a
