@@ -126,8 +126,7 @@ def main() -> None:
     # torch.compile of the solver's elementwise passes happens once per process (seconds; inductor keeps its
     # code in a disk cache, so a first run on a machine takes longer)
     t0 = time.perf_counter()
-    # the device as the solver's tensors carry it ("cuda" -> "cuda:0"), so the solver finds these passes
-    passes = classifier.solver_passes(torch.zeros(1, device=a.device).device, a.genes)
+    passes = classifier.solver_passes(a.device, a.genes)  # keyed as the solver's tensors name it ("cuda:0")
     print(f"compile of the solver's passes ({type(passes).__name__}; once per process, in no timing below): "
           f"{time.perf_counter() - t0:.1f} s")
     t_sk1, auc_sk = sklearn_loop(x, y, folds, sample[: len(sample) // 2])

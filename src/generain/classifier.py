@@ -158,11 +158,11 @@ def solver_passes(device: torch.device | str, n_genes: int):
     object
         With methods ``direction``, ``line`` and ``advance`` (see :class:`_EagerPasses`).
     """
-    # a first call with 4,096 genes or fewer compiled code guarded to at most 4,096 (an empirical
-    # observation with torch 2.13, not documented): one set of passes for each side
     device = torch.device(device)
     if device.type != "cpu" and device.index is None:
         device = torch.zeros(0, device=device).device  # "cuda" -> "cuda:0", as the solver's tensors name it
+    # a first call with 4,096 genes or fewer compiled code guarded to at most 4,096 (an empirical
+    # observation with torch 2.13, not documented): one set of passes for each side
     key = (str(device), n_genes > 4096)
     with _PASSES_LOCK:
         return _PASSES[key] if key in _PASSES else _compile_passes(device, n_genes, key)
