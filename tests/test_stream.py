@@ -36,6 +36,42 @@ def test_sketch_nonzero_by_hand():
     assert np.isnan(points[1, 2:]).all() and np.isnan(points[2]).all()
 
 
+def _sketch_by_definition(values, k):
+    """Per row: the sorted non-zero values, all (then NaN) if at most k, else at rint(linspace(0, 1, k) * (nnz - 1))."""
+    out = np.full((values.shape[0], k), np.nan, np.float32)
+    nnz = np.zeros(values.shape[0], np.int64)
+    for g, row in enumerate(values):
+        nz = np.sort(row[row > 0])
+        nnz[g] = nz.size
+        if nz.size <= k:
+            out[g, :nz.size] = nz
+        else:
+            out[g] = nz[np.rint(np.linspace(0.0, 1.0, k) * (nz.size - 1)).astype(np.int64)]
+    return out, nnz
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sketch_nonzero_equals_the_definition_over_several_sort_blocks(dtype):
+    # 800 rows of 3,000 samples are 3 of the kernel's sort blocks (2**20 // 3,000 = 349 rows for float32);
+    # values on a grid of 50 so that ties are common; rows with exactly k, k + 1, 0 and all values non-zero
+    rng = np.random.default_rng(5)
+    k = 1000
+    values = (rng.integers(0, 50, (800, 3000)) / 7).astype(dtype) * (rng.random((800, 3000)) < rng.random((800, 1)))
+    values[0] = 0
+    values[1] = rng.random(3000) + 0.5
+    for g, n in ((2, k), (3, k + 1), (4, 1), (5, k - 1)):
+        values[g] = 0
+        values[g, rng.choice(3000, n, replace=False)] = rng.random(n) + 0.1
+    points, nnz = stream.sketch_nonzero(values, k)
+    want, want_nnz = _sketch_by_definition(values, k)
+    np.testing.assert_array_equal(nnz, want_nnz)
+    np.testing.assert_array_equal(points, want)
+    assert points.dtype == np.float32 and nnz[:6].tolist() == [0, 3000, k, k + 1, 1, k - 1]
+    # fewer samples than points: every row holds all its values
+    few, few_nnz = stream.sketch_nonzero(values[:, :7], 10)
+    np.testing.assert_array_equal(few, _sketch_by_definition(values[:, :7], 10)[0])
+
+
 def test_merge_quantiles_by_hand_and_exact_when_complete():
     # shard A holds 1..4 exactly, shard B's 8 values 5..12 are sketched by 4 points (2 values each)
     a = np.array([[1, 2, 3, 4]], dtype=np.float32)

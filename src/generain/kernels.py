@@ -1,4 +1,4 @@
-"""Compiled kernels (numba) of the data path: binning against a reference, tokenizing.
+"""Compiled kernels (numba) of the data path: binning against a reference, tokenizing, pass 1's selections and sketch.
 
 Imported only where used: numba compiles each kernel on its first call and
 caches the machine code on disk (``cache=True``, in ``__pycache__`` or
@@ -225,3 +225,42 @@ def gather_kept(counts: np.ndarray, rows: np.ndarray, slot: np.ndarray, cols: np
             for k in range(n_kept):
                 acc += counts[r, cols[k]]
         row_totals[i] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def pick_sketch(srt: np.ndarray, frac: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
+    """Sketch points of rows already sorted ascending, in place (the picking half of ``sketch_nonzero``).
+
+    :func:`generain.stream.sketch_nonzero` sorts blocks of rows with NumPy and calls this.
+
+    Per row with nnz non-zero values (the last nnz of the sorted row): if
+    nnz <= k, all of them ascending, then NaN; else the sorted non-zero
+    values at ranks ``np.rint(frac * (nnz - 1))``. The NumPy expression it
+    replaces built index and mask arrays of the whole (n_rows, k) block
+    (``tests/test_stream.py`` checks the two agree).
+
+    Parameters
+    ----------
+    srt : np.ndarray
+        float32, shape (n_rows, n), each row sorted ascending, values >= 0.
+    frac : np.ndarray
+        float64, shape (k,): ``np.linspace(0, 1, k)``.
+    out : np.ndarray
+        float32, shape (n_rows, k): written.
+    nnz : np.ndarray
+        int64, shape (n_rows,): written, the count of values > 0 per row.
+    """
+    n_rows, n = srt.shape
+    k = frac.shape[0]
+    for i in range(n_rows):
+        z = np.searchsorted(srt[i], 0.0, side="right")  # zeros come first
+        nz = n - z
+        nnz[i] = nz
+        if nz <= k:
+            for j in range(nz):
+                out[i, j] = srt[i, z + j]
+            for j in range(nz, k):
+                out[i, j] = np.nan
+        else:
+            for j in range(k):
+                out[i, j] = srt[i, z + np.int64(np.rint(frac[j] * (nz - 1)))]
