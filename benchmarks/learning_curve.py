@@ -8,7 +8,7 @@ each model type of ``--models`` trains at the demo's shape and settings
 embeddings of the genes are scored on the planted modules:
 
 - ``static``: the model's input gene embedding (what export_embeddings writes);
-- ``contextual``: the mean hidden state (layer -2) over the samples holding the gene;
+- ``contextual``: the mean hidden state (``--layer``, default -2) over the samples holding the gene;
 - ``svd``: the expression SVD baseline (same dimension).
 
 Scores: ``purity10``, the mean share of a module gene's 10 nearest genes
@@ -96,6 +96,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="default: the demo's train.epochs")
     ap.add_argument("--perturb", action="store_true", help="the perturbation check on the largest corpus")
     ap.add_argument("--perturb-samples", type=int, default=200)
+    ap.add_argument("--layer", type=int, default=-2,
+                    help="hidden-state layer of the contextual embeddings and the perturbation check (default: -2, "
+                         "Geneformer's and the workflow's; -1: the last)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="keep the work here (default: a temporary folder)")
@@ -147,7 +150,7 @@ def main() -> None:
                          "train_s": round(seconds), **scores(static, modules)})
             print(json.dumps(rows[-1]), flush=True)
             shards = tokenize.TokenShards(work / "shards", index)
-            emb = inference.embed_corpus(model, model_type, shards, np.arange(len(index)), layer=-2,
+            emb = inference.embed_corpus(model, model_type, shards, np.arange(len(index)), layer=a.layer,
                                          vocab_size=len(vocab), batch_size=16)
             seen, ctx = emb.contextual()
             rows.append({"samples": n, "passing": int(len(index)), "model": model_type, "embedding": "contextual",
@@ -155,7 +158,7 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
             if a.perturb and n == max(a.samples):
                 checks += perturbation_checks(model, model_type, shards, index, modules, a)
-    print(json.dumps({"machine": platform.processor() or platform.machine(), "threads": a.threads,
+    print(json.dumps({"machine": platform.processor() or platform.machine(), "threads": a.threads, "layer": a.layer,
                       "genes": a.genes, "modules": a.modules, "in_modules": a.in_modules, "epochs": train["epochs"],
                       "table": rows, "perturbation": checks}, indent=1))
 
@@ -174,8 +177,8 @@ def perturbation_checks(model, model_type, shards, index, modules, a) -> list[di
         for mode in ("delete", "overexpress"):
             t0 = time.perf_counter()
             res = perturb.perturbation_effects(model, model_type, genes[rows], expr[rows], np.array([token]), mode,
-                                               layer=-2, n_draws=100, window=10, pool=np.arange(3, len(modules) + 3),
-                                               seed=a.seed, batch_size=32)
+                                               layer=a.layer, n_draws=100, window=10,
+                                               pool=np.arange(3, len(modules) + 3), seed=a.seed, batch_size=32)
             sec = time.perf_counter() - t0
             mates = modules[res.genes["token"].to_numpy() - 3] == ref
             def auc_of(column: str) -> float:
