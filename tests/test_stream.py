@@ -70,6 +70,10 @@ def test_sketch_nonzero_equals_the_definition_over_several_sort_blocks(dtype):
     # fewer samples than points: every row holds all its values
     few, few_nnz = stream.sketch_nonzero(values[:, :7], 10)
     np.testing.assert_array_equal(few, _sketch_by_definition(values[:, :7], 10)[0])
+    # other dtypes are sorted as float64 (numba has no float16), Fortran order as C
+    half = values[:50].astype(np.float16)
+    np.testing.assert_array_equal(stream.sketch_nonzero(half, k)[0], _sketch_by_definition(half, k)[0])
+    np.testing.assert_array_equal(stream.sketch_nonzero(np.asfortranarray(values[:50]), k)[0], want[:50])
 
 
 def test_merge_quantiles_by_hand_and_exact_when_complete():

@@ -242,7 +242,7 @@ def pick_sketch(srt: np.ndarray, frac: np.ndarray, out: np.ndarray, nnz: np.ndar
     Parameters
     ----------
     srt : np.ndarray
-        float32, shape (n_rows, n), each row sorted ascending, values >= 0.
+        float32 or float64, shape (n_rows, n), each row sorted ascending, values >= 0.
     frac : np.ndarray
         float64, shape (k,): ``np.linspace(0, 1, k)``.
     out : np.ndarray

@@ -120,7 +120,7 @@ def sketch_nonzero(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     frac = np.linspace(0.0, 1.0, k)
     step = max(1, min(n_genes, (1 << 20) // n))  # rows per block: a 4-8 MB sort buffer, reused
-    buf = np.empty((step, n), dtype=values.dtype if values.dtype.kind == "f" else np.float64)
+    buf = np.empty((step, n), dtype=values.dtype if values.dtype in (np.float32, np.float64) else np.float64)
     for a in range(0, n_genes, step):
         m = min(step, n_genes - a)
         block = buf[:m]
