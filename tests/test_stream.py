@@ -52,7 +52,7 @@ def _sketch_by_definition(values, k):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sketch_nonzero_equals_the_definition_over_several_sort_blocks(dtype):
-    # 800 rows of 3,000 samples are 3 of the kernel's sort blocks (2**20 // 3,000 = 349 rows for float32);
+    # 800 rows of 3,000 samples are 3 of the kernel's sort blocks (2**20 // 3,000 = 349 rows);
     # values on a grid of 50 so that ties are common; rows with exactly k, k + 1, 0 and all values non-zero
     rng = np.random.default_rng(5)
     k = 1000
@@ -68,8 +68,8 @@ def test_sketch_nonzero_equals_the_definition_over_several_sort_blocks(dtype):
     np.testing.assert_array_equal(points, want)
     assert points.dtype == np.float32 and nnz[:6].tolist() == [0, 3000, k, k + 1, 1, k - 1]
     # fewer samples than points: every row holds all its values
-    few, few_nnz = stream.sketch_nonzero(values[:, :7], 10)
-    np.testing.assert_array_equal(few, _sketch_by_definition(values[:, :7], 10)[0])
+    few = values[:, :7]
+    np.testing.assert_array_equal(stream.sketch_nonzero(few, 10)[0], _sketch_by_definition(few, 10)[0])
     # other dtypes are sorted as float64 (numba has no float16), Fortran order as C
     half = values[:50].astype(np.float16)
     np.testing.assert_array_equal(stream.sketch_nonzero(half, k)[0], _sketch_by_definition(half, k)[0])

@@ -235,9 +235,11 @@ def pick_sketch(srt: np.ndarray, frac: np.ndarray, out: np.ndarray, nnz: np.ndar
 
     Per row with nnz non-zero values (the last nnz of the sorted row): if
     nnz <= k, all of them ascending, then NaN; else the sorted non-zero
-    values at ranks ``np.rint(frac * (nnz - 1))``. The NumPy expression it
-    replaces built index and mask arrays of the whole (n_rows, k) block
-    (``tests/test_stream.py`` checks the two agree).
+    values at ranks ``np.rint(frac * (nnz - 1))``. Every element of ``out`` is
+    written. The NumPy expression it replaces built index and mask arrays of
+    the whole (n_rows, k) block (``tests/test_stream.py`` checks the sketch
+    against the per-row definition; ``benchmarks/sketch_kernel.py`` against
+    the previous code).
 
     Parameters
     ----------

@@ -112,12 +112,12 @@ def sketch_nonzero(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k < 2:
         raise ValueError(f"sketch points must be >= 2, got {k}")
     n_genes, n = values.shape
-    out = np.full((n_genes, k), np.nan, dtype=np.float32)
     nnz = np.zeros(n_genes, dtype=np.int64)
     if n == 0:
-        return out, nnz
+        return np.full((n_genes, k), np.nan, dtype=np.float32), nnz
     from .kernels import pick_sketch
 
+    out = np.empty((n_genes, k), dtype=np.float32)  # every element written by pick_sketch
     frac = np.linspace(0.0, 1.0, k)
     step = max(1, min(n_genes, (1 << 20) // n))  # rows per block: a 4-8 MB sort buffer, reused
     buf = np.empty((step, n), dtype=values.dtype if values.dtype in (np.float32, np.float64) else np.float64)
