@@ -1,0 +1,97 @@
+"""Do a generated human-mouse run's tokens and embeddings carry the planted modules?
+
+For a run made with ``config/generated_human_mouse.yaml`` (and a size config),
+prints, per species, the share of each module gene's 10 nearest genes (cosine,
+among the species' ortholog genes) that are in its planted module
+(``generated/truth.tsv``):
+
+- ``tokens (PPMI-SVD)``: no model. Positive pointwise mutual information of
+  two genes occurring in the same token sequence (``tokens/shards``), reduced
+  to 64 dimensions by a truncated SVD: what the corpus itself offers a model
+  that learns which genes occur together.
+- every embedding table given with ``--embeddings`` (paths relative to the
+  run folder), for example ``embeddings/gpt.parquet`` (the main model's input
+  embeddings) or ``species/gpt/expression_svd/embedding.parquet``.
+
+Chance is about 1 / (number of modules). Usage::
+
+    python benchmarks/hm_planted_modules.py results/generated_hm_1000 \
+        --embeddings embeddings/gpt.parquet species/gpt/expression_svd/embedding.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.utils.extmath import randomized_svd
+
+SPECIES = (("human", "human_ensembl_id", "human_module"), ("mouse", "mouse_ensembl_id", "mouse_module"))
+
+
+def purity10(vectors: np.ndarray, modules: np.ndarray) -> float:
+    """Mean share of a module gene's 10 nearest genes (cosine; rows of ``vectors``) in its module (-1: none)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    seen = norms[:, 0] > 0
+    x = vectors[seen] / norms[seen]
+    mods = modules[seen]
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    nearest = np.argsort(-sim, axis=1)[:, :10]
+    inmod = mods >= 0
+    return float((mods[nearest][inmod] == mods[inmod, None]).mean())
+
+
+def token_ppmi_svd(run: Path, n_tokens: int, dim: int = 64) -> np.ndarray:
+    """Gene vectors (n_tokens, dim) from the PPMI of within-sequence co-occurrence in the run's token shards."""
+    rows, cols = [], []
+    offset = 0
+    for shard in sorted((run / "tokens" / "shards").glob("genes_*.npy")):
+        genes = np.load(shard)
+        r = np.repeat(np.arange(genes.shape[0]) + offset, genes.shape[1])
+        c = genes.ravel().astype(np.int64)
+        keep = c > 2  # <pad>, <mask>, <cls>
+        rows.append(r[keep])
+        cols.append(c[keep])
+        offset += genes.shape[0]
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    occurrence = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(offset, n_tokens))
+    counts = (occurrence.T @ occurrence).toarray()
+    np.fill_diagonal(counts, 0)
+    marginal = counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(counts * counts.sum() / (marginal @ marginal.T))
+    ppmi = np.where(np.isfinite(pmi), np.maximum(pmi, 0.0), 0.0)
+    u, s, _ = randomized_svd(ppmi, dim, random_state=0)
+    return u * np.sqrt(s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="results/<run_name> of a generated human-mouse run")
+    ap.add_argument("--embeddings", nargs="*", default=[], help="embedding parquet files, relative to the run")
+    a = ap.parse_args(argv)
+    truth = pd.read_csv(a.run / "generated" / "truth.tsv", sep="\t")
+    vocab = pd.read_csv(a.run / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
+    n_modules = int(max(truth["human_module"].max(), truth["mouse_module"].max())) + 1
+    print(f"{a.run}: {len(truth)} ortholog pairs, {n_modules} modules (chance ~{1 / n_modules:.3f})")
+    tables = {"tokens (PPMI-SVD)": (vocab["ensembl_id"], token_ppmi_svd(a.run, len(vocab)))}
+    for name in a.embeddings:
+        frame = pd.read_parquet(a.run / name)
+        tables[name] = (frame["ensembl_id"], np.stack(frame["embedding"]).astype(np.float64))
+    for name, (ids, vectors) in tables.items():
+        row = {}
+        index = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
+        for species, id_column, module_column in SPECIES:
+            present = truth[id_column].isin(index.index)
+            rows = index[truth.loc[present, id_column]].to_numpy()
+            row[species] = purity10(vectors[rows], truth.loc[present, module_column].to_numpy())
+        print(f"  {name}: purity10 human {row['human']:.3f}, mouse {row['mouse']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
