@@ -13,10 +13,21 @@ among the species' ortholog genes) that are in its planted module
   run folder), for example ``embeddings/gpt.parquet`` (the main model's input
   embeddings) or ``species/gpt/expression_svd/embedding.parquet``.
 
-Chance is about 1 / (number of modules). Usage::
+Chance is about 1 / (number of modules).
+
+With ``--align SETTING ...`` (for example ``mixed expression_svd``), each
+setting's aligned gene table (``species/gpt/<setting>/embedding.parquet``) and
+its train/held-out split (``ranks.parquet``) are aligned again four ways, to
+see what limits the held-out ortholog ranks: an orthogonal map (Procrustes,
+the pipeline's first step, without its CSLS refinement) and a least-squares
+linear map, each fitted on all training pairs and on the training pairs that
+share their planted module only. Printed: held-out top-10 over all held-out
+pairs and over the shared ones (rank of the mouse ortholog among all mouse
+genes by cosine to the human gene). Usage::
 
     python benchmarks/hm_planted_modules.py results/generated_hm_1000 \
-        --embeddings embeddings/gpt.parquet species/gpt/expression_svd/embedding.parquet
+        --embeddings embeddings/gpt.parquet species/gpt/expression_svd/embedding.parquet \
+        --align mixed expression_svd
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.linalg import orthogonal_procrustes
 from sklearn.utils.extmath import randomized_svd
 
 SPECIES = (("human", "human_ensembl_id", "human_module"), ("mouse", "mouse_ensembl_id", "mouse_module"))
@@ -69,10 +81,43 @@ def token_ppmi_svd(run: Path, n_tokens: int, dim: int = 64) -> np.ndarray:
     return u * np.sqrt(s)
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def alignment_ranks(run: Path, setting: str, truth: pd.DataFrame) -> None:
+    """Print held-out top-10 of one setting under four alignments (module docstring)."""
+    table = pd.read_parquet(run / "species" / "gpt" / setting / "embedding.parquet")
+    ranks = pd.read_parquet(run / "species" / "gpt" / setting / "ranks.parquet")
+    ranks = ranks[ranks["setting"] == setting]
+    human, mouse = table[table["species"] == "human"], table[table["species"] == "mouse"]
+    h_vec, m_vec = (_unit(np.stack(t["embedding"]).astype(np.float64)) for t in (human, mouse))
+    h_row = pd.Series(np.arange(len(human)), index=human["ensembl_id"].to_numpy())
+    m_row = pd.Series(np.arange(len(mouse)), index=mouse["ensembl_id"].to_numpy())
+    ranks = ranks[ranks["human_ensembl_id"].isin(h_row.index) & ranks["mouse_ensembl_id"].isin(m_row.index)]
+    h = h_row[ranks["human_ensembl_id"]].to_numpy()
+    m = m_row[ranks["mouse_ensembl_id"]].to_numpy()
+    train = (ranks["split"] == "train").to_numpy()
+    shared = ranks.merge(truth, on=["human_ensembl_id", "mouse_ensembl_id"], how="left")["shared"]
+    shared = shared.fillna(False).to_numpy().astype(bool)
+    held = ~train
+    print(f"  {setting}: {held.sum()} held-out pairs, {(held & shared).sum()} of them share their module")
+    for fit_name, fit in (("all training pairs", train), ("shared training pairs", train & shared)):
+        maps = {"orthogonal": orthogonal_procrustes(m_vec[m[fit]], h_vec[h[fit]])[0],
+                "least squares": np.linalg.lstsq(m_vec[m[fit]], h_vec[h[fit]], rcond=None)[0]}
+        for map_name, w in maps.items():
+            sim = h_vec[h[held]] @ _unit(m_vec @ w).T
+            rank = 1 + (sim > sim[np.arange(held.sum()), m[held]][:, None]).sum(axis=1)
+            top10 = rank <= 10
+            print(f"    {map_name} on {fit_name}: held-out top-10 {100 * top10.mean():.2f}%, "
+                  f"shared held-out top-10 {100 * top10[shared[held]].mean():.2f}%")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="results/<run_name> of a generated human-mouse run")
     ap.add_argument("--embeddings", nargs="*", default=[], help="embedding parquet files, relative to the run")
+    ap.add_argument("--align", nargs="*", default=[], help="comparison settings to align again (see above)")
     a = ap.parse_args(argv)
     truth = pd.read_csv(a.run / "generated" / "truth.tsv", sep="\t")
     vocab = pd.read_csv(a.run / "tokens" / "vocab.tsv", sep="\t", keep_default_na=False)
@@ -90,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = index[truth.loc[present, id_column]].to_numpy()
             row[species] = purity10(vectors[rows], truth.loc[present, module_column].to_numpy())
         print(f"  {name}: purity10 human {row['human']:.3f}, mouse {row['mouse']:.3f}")
+    for setting in a.align:
+        alignment_ranks(a.run, setting, truth)
     return 0
 
 
