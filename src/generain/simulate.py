@@ -100,6 +100,7 @@ def write_archs4(
     module_strength: float = 1.5,
     factor_loadings: np.ndarray | None = None,
     factor_strength: float = 1.0,
+    module_programs: np.ndarray | None = None,
     field_variant: int = 1,
     chunk_samples: int = 2000,
     compression: str | None = "gzip",
@@ -116,7 +117,13 @@ def write_archs4(
     ``median_library_size``). With ``factor_loadings`` W (n_genes, K), each
     gene also follows K sample factors F (standard normal, K x n_samples):
     log mu_gs gains factor_strength * W_g . F_s, so genes have individual
-    co-expression profiles, not only their module's. Planted QC failures: a fraction of samples with
+    co-expression profiles, not only their module's. With ``module_programs``
+    L (n_modules, P), module activities are no longer independent: activity_ms
+    = (L_m . Z_s + e_ms) / sqrt(1 + |L_m|^2) with P programs Z (standard
+    normal, P x n_samples, drawn from their own seeded stream) and e the
+    independent part, so each activity stays standard normal and modules m, n
+    correlate by L_m . L_n / sqrt((1 + |L_m|^2)(1 + |L_n|^2)); without it the
+    draws are exactly as before. Planted QC failures: a fraction of samples with
     libraries under 1 M reads, a fraction with at most 1,500 detected genes,
     and a fraction flagged single-cell (probability 0.9). Written in blocks of
     ``block_samples``, so memory does not depend on ``n_samples``.
@@ -131,6 +138,9 @@ def write_archs4(
         int, shape (n_genes,): module of each gene, -1 for none.
     factor_loadings : np.ndarray, optional
         float, shape (n_genes, K): each gene's loadings on K sample factors.
+    module_programs : np.ndarray, optional
+        float, shape (n_modules, P): each module's loadings on P shared
+        programs (correlated module activities, above).
     field_variant : int
         1: ARCHS4 v2.2 names (``ensembl_gene_id``, ``symbol``, ``readsaligned``),
         str datasets; 2: older names (``ensembl_gene``, ``gene_symbol``,
@@ -154,6 +164,12 @@ def write_archs4(
     base = rng.lognormal(mean=0.0, sigma=2.0, size=n_genes)
     loading = np.where(modules >= 0, rng.uniform(0.5, 1.0, n_genes), 0.0)
     activity = rng.normal(size=(n_modules, n_samples))
+    if module_programs is not None:
+        programs = np.asarray(module_programs, dtype=np.float64)
+        if programs.ndim != 2 or programs.shape[0] != n_modules:
+            raise ValueError(f"module_programs has shape {programs.shape}; expected ({n_modules}, P)")
+        z = np.random.default_rng([seed, 1]).normal(size=(programs.shape[1], n_samples))
+        activity = (programs @ z + activity) / np.sqrt(1.0 + (programs ** 2).sum(axis=1, keepdims=True))
     factors = None if factor_loadings is None else rng.normal(size=(factor_loadings.shape[1], n_samples))
     fate = rng.choice(["", "total_counts", "detected_genes", "singlecell"], size=n_samples,
                       p=[1 - fail_total_counts - fail_detected_genes - singlecell, fail_total_counts,
@@ -224,6 +240,8 @@ def write_human_mouse_pair(
     duplicate_symbols: float = 0.02,
     gene_factors: int = 16,
     factor_strength: float = 1.0,
+    module_programs: int = 0,
+    program_strength: float = 1.0,
     seed: int = 0,
     **archs4: object,
 ) -> pd.DataFrame:
@@ -235,7 +253,11 @@ def write_human_mouse_pair(
     ortholog pairs whose human gene has a module, the mouse gene is in the same
     module (its co-expression partners are the orthologs of the human gene's);
     the other mouse genes get a module drawn independently. Module activities
-    are drawn separately per species: only the membership is shared.
+    are drawn separately per species: only the membership is shared, unless
+    ``module_programs`` > 0: then both species' module activities load, with
+    the same loadings, on that many programs (:func:`write_archs4`), so the
+    modules correlate with each other alike in both species (the samples and
+    the programs' values stay separate per species).
 
     Files: ``human.h5`` (ARCHS4 v2.2 field names), ``mouse.h5`` (the older
     names, fixed-length bytes), ``orthologs.tsv`` (human_ensembl_id,
@@ -250,6 +272,10 @@ def write_human_mouse_pair(
         ensembl_id, symbol, biotype of extra human genes.
     n_samples : (int, int)
         Human and mouse samples.
+    module_programs : int
+        Programs shared by both species' module activities (0: independent modules).
+    program_strength : float
+        Norm of a module's program loadings (1.0: half of each activity's variance from the programs).
     archs4
         Further keywords of :func:`write_archs4` (QC failure fractions, chunks, ...).
 
@@ -288,15 +314,20 @@ def write_human_mouse_pair(
         w_h = rng.normal(scale=1 / np.sqrt(gene_factors), size=(n_human, gene_factors))
         w_m = rng.normal(scale=1 / np.sqrt(gene_factors), size=(n_pairs, gene_factors))
         w_m[shared] = w_h[:n_pairs][shared]
+    programs = None
+    if module_programs:
+        programs = np.random.default_rng([seed, 2]).normal(scale=program_strength / np.sqrt(module_programs),
+                                                           size=(n_modules, module_programs))
     write_archs4(out / "human.h5", gene_ids=[*orth["human_ensembl_id"], *extra["ensembl_id"]],
                  symbols=[*orth["human_symbol"].fillna(""), *extra["symbol"].fillna("")],
                  biotypes=["protein_coding"] * n_pairs + list(extra["biotype"].fillna("")), modules=human_mod,
                  n_samples=n_samples[0], n_modules=n_modules, sample_prefix="GSM", field_variant=1, seed=seed,
-                 factor_loadings=w_h, factor_strength=factor_strength, **archs4)  # type: ignore[arg-type]
+                 factor_loadings=w_h, factor_strength=factor_strength, module_programs=programs,
+                 **archs4)  # type: ignore[arg-type]
     write_archs4(out / "mouse.h5", gene_ids=list(orth["mouse_ensembl_id"]), symbols=list(orth["mouse_symbol"].fillna("")),
                  biotypes=["protein_coding"] * n_pairs, modules=mouse_mod, n_samples=n_samples[1], n_modules=n_modules,
                  sample_prefix="GSMM", field_variant=2, seed=seed + 1, factor_loadings=w_m,
-                 factor_strength=factor_strength, **archs4)  # type: ignore[arg-type]
+                 factor_strength=factor_strength, module_programs=programs, **archs4)  # type: ignore[arg-type]
     truth = orth[["human_ensembl_id", "mouse_ensembl_id"]].assign(human_module=hm, mouse_module=mouse_mod,
                                                                   shared=shared)
     for name, table in (("orthologs.tsv", orth), ("truth.tsv", truth)):
