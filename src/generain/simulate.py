@@ -151,6 +151,12 @@ def write_archs4(
     Returns
     -------
     PlantedArchs4
+
+    Raises
+    ------
+    ValueError
+        If symbols, biotypes and modules do not have one entry per gene, or
+        ``module_programs`` is not (n_modules, P); nothing is written then.
     """
     import h5py
 
