@@ -13,7 +13,8 @@ SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 
 @pytest.mark.parametrize("names", [["config.yaml"], ["generain_paper.yaml"], ["geneformer.yaml"], ["demo_full.yaml"],
                                    ["generated_human_mouse.yaml", "generated_human_mouse_3000.yaml"],
-                                   ["generated_human_mouse.yaml", "generated_human_mouse_1000.yaml"]])
+                                   ["generated_human_mouse.yaml", "generated_human_mouse_1000.yaml"],
+                                   ["generated_human_mouse.yaml", "generated_human_mouse_programs.yaml"]])
 def test_ready_configs_validate(names):
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name in names:  # --configfile merges each file over config.yaml, section by section
@@ -32,7 +33,8 @@ def test_geneformer_preset_is_geneformers_published_shape():
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "generain_paper.yaml", "geneformer.yaml",
-                                  "generated_human_mouse_3000.yaml", "generated_human_mouse_1000.yaml", "demo_full.yaml"])
+                                  "generated_human_mouse_3000.yaml", "generated_human_mouse_1000.yaml",
+                                  "generated_human_mouse_programs.yaml", "demo_full.yaml"])
 def test_every_config_key_is_commented(name):
     """Each key has a comment line above it (keys of a dataset entry share the list's comment)."""
     lines = (REPO / "config" / name).read_text().splitlines()
