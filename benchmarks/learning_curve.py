@@ -56,9 +56,9 @@ REPO = Path(__file__).resolve().parents[1]
 def scores(vectors: np.ndarray, modules: np.ndarray) -> dict[str, float]:
     """purity10 and pair_auc of embedded genes (rows) with their planted modules (-1: none).
 
-    ``pair_auc_centred`` is pair_auc after subtracting the mean vector over the genes: hidden states share a
-    large common direction (anisotropy), which raises every cosine; nearest neighbours do not change with it,
-    the global ordering of pairs across modules can.
+    ``pair_auc_centred`` is pair_auc after subtracting the mean vector over the genes: hidden states can share a
+    large common direction (anisotropy) that raises every cosine and crowds the pairs' similarities together;
+    centring removes it. purity10 is scored on the vectors as given only.
     """
     inmod = np.flatnonzero(modules >= 0)
     iu = np.triu_indices(len(inmod), 1)
